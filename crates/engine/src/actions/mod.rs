@@ -1,0 +1,1 @@
+//! The seven Encharge actions: fields, default mappings, payload validation and requests.

@@ -1,0 +1,12 @@
+//! The pure core of encharge-actions: FQL triggers, the mapping-kit interpreter
+//! (plus JMESPath), the seven Encharge actions and request planning.
+//!
+//! Nothing here does I/O or async work: config text and events go in, compiled
+//! subscriptions and planned requests come out.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod js;
+pub mod mapping;
+pub mod trigger;
+pub mod actions;

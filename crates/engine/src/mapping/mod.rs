@@ -1,0 +1,1 @@
+//! The mapping-kit interpreter and the `@jmespath` extension.

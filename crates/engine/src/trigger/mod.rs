@@ -1,0 +1,1 @@
+//! Segment FQL triggers: lexing, parsing and evaluation.

@@ -1,0 +1,2 @@
+//! The `encharge-actions` command line.
+fn main() {}
