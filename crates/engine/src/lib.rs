@@ -10,3 +10,4 @@ pub mod js;
 pub mod mapping;
 pub mod trigger;
 pub mod actions;
+pub mod workbench;

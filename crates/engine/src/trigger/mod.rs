@@ -1,1 +1,34 @@
 //! Segment FQL triggers: lexing, parsing and evaluation.
+
+use serde_json::Value;
+
+/// A compiled FQL trigger.
+#[derive(Debug, Clone)]
+pub struct Trigger {}
+
+/// Why an FQL expression was rejected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriggerError {
+    /// Byte offset in the expression where the problem starts.
+    pub offset: usize,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl Trigger {
+    /// Parses an FQL expression.
+    pub fn parse(_src: &str) -> Result<Trigger, TriggerError> {
+        Err(TriggerError { offset: 0, message: "FQL is not implemented yet".to_owned() })
+    }
+
+    /// Whether the event matches.
+    pub fn matches(&self, _event: &Value) -> bool {
+        false
+    }
+}
+
+impl std::fmt::Display for TriggerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
