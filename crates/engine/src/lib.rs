@@ -11,3 +11,8 @@ pub mod mapping;
 pub mod trigger;
 pub mod actions;
 pub mod workbench;
+pub mod config;
+mod suggest;
+mod plan;
+
+pub use plan::{Destination, EVENT_TYPES, EventError, PlanError, Planned, Subscription, check_event, run_action};

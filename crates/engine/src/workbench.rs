@@ -41,8 +41,10 @@ fn eval_inner(input: &Value) -> Result<Value, Failure> {
             Some(m) => m.clone(),
         };
         let mapping = compile(&mapping)?;
-        let payload = mapping.eval(event).map_err(|e| ("mapping", e.message))?;
-        let requests = action.plan(payload, &settings).map_err(|e| ("validation", e.to_string()))?;
+        let requests = crate::run_action(action, &mapping, event, &settings).map_err(|e| match e {
+            crate::PlanError::Mapping(e) => ("mapping", e.message),
+            crate::PlanError::Validation(e) => ("validation", e.to_string()),
+        })?;
         return Ok(json!({ "requests": requests.iter().map(PlannedRequest::to_json).collect::<Vec<_>>() }));
     }
     if let Some(delete) = obj.get("delete") {

@@ -122,6 +122,11 @@ impl std::fmt::Display for ValidationError {
 }
 
 impl Action {
+    /// The action's fields.
+    pub fn fields(self) -> &'static [Field] {
+        &[]
+    }
+
     /// The action's default mapping, as Segment's presets use it.
     pub fn default_mapping(self) -> Value {
         Value::Null
@@ -131,4 +136,13 @@ impl Action {
 /// The user-deletion request: by `userId`, else by `anonymousId`; none when neither is set.
 pub fn plan_delete(_user_id: Option<&Value>, _anonymous_id: Option<&Value>, _settings: &Settings) -> Vec<PlannedRequest> {
     Vec::new()
+}
+
+/// A field of an action's payload.
+#[derive(Debug)]
+pub struct Field {
+    /// Its name in the mapping.
+    pub name: &'static str,
+    /// Whether the payload must have it.
+    pub required: bool,
 }

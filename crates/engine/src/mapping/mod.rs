@@ -13,6 +13,8 @@ pub struct MappingError {
     pub pointer: String,
     /// What went wrong.
     pub message: String,
+    /// How to fix it.
+    pub help: Option<String>,
 }
 
 /// A failure while resolving a mapping against an event.
@@ -25,7 +27,7 @@ pub struct EvalError {
 impl Mapping {
     /// Validates a mapping as the reference does, collecting every problem, and compiles it.
     pub fn compile(_mapping: &Value) -> Result<Mapping, Vec<MappingError>> {
-        Err(vec![MappingError { pointer: String::new(), message: "mappings are not implemented yet".to_owned() }])
+        Err(vec![MappingError { pointer: String::new(), message: "mappings are not implemented yet".to_owned(), help: None }])
     }
 
     /// Resolves the mapping against an event; `Ok(None)` is JavaScript's `undefined`.

@@ -11,14 +11,34 @@ pub struct Trigger {}
 pub struct TriggerError {
     /// Byte offset in the expression where the problem starts.
     pub offset: usize,
+    /// How many bytes the problem spans.
+    pub len: usize,
     /// What went wrong.
+    pub message: String,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+/// A trap that is accepted but probably not meant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriggerWarning {
+    /// Byte offset in the expression.
+    pub offset: usize,
+    /// How many bytes it spans.
+    pub len: usize,
+    /// What it does.
     pub message: String,
 }
 
 impl Trigger {
     /// Parses an FQL expression.
     pub fn parse(_src: &str) -> Result<Trigger, TriggerError> {
-        Err(TriggerError { offset: 0, message: "FQL is not implemented yet".to_owned() })
+        Err(TriggerError { offset: 0, len: 0, message: "FQL is not implemented yet".to_owned(), help: None })
+    }
+
+    /// Accepted traps (SPEC rule 3).
+    pub fn warnings(&self) -> &[TriggerWarning] {
+        &[]
     }
 
     /// Whether the event matches.

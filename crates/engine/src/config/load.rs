@@ -1,0 +1,528 @@
+//! Loading config files into a [`Destination`]: shape checks, `${VAR}`
+//! expansion, and compiling every subscription, with every problem reported.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use super::yaml::{self, NodePos, Pos, PosIndex};
+use super::{ConfigFile, SubscriptionConfig};
+use crate::actions::{Action, Settings};
+use crate::mapping::Mapping;
+use crate::plan::{Destination, Subscription};
+use crate::suggest::did_you_mean;
+use crate::trigger::Trigger;
+
+/// How serious a [`Diagnostic`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// The config cannot be used.
+    Error,
+    /// The config works, but probably not as meant.
+    Warning,
+}
+
+/// What kind of problem a [`Diagnostic`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The file is not valid YAML: `a: 'unclosed`.
+    Yaml,
+    /// A key the format does not have: `triger: type = "track"`.
+    UnknownKey,
+    /// A value of the wrong type, or a missing key: `enabled: maybe`.
+    Shape,
+    /// `version` other than 1: `version: 2`.
+    Version,
+    /// `${VAR}` names an environment variable that is not set.
+    MissingEnv,
+    /// The same setting in two files of a config directory.
+    DuplicateSetting,
+    /// Two subscriptions with one name.
+    DuplicateName,
+    /// `action: trackEvnt`.
+    UnknownAction,
+    /// The FQL trigger does not parse, or holds a trap: `trigger: type = "track" and event = "A" or event = "B"`.
+    Trigger,
+    /// A mapping field the action does not have: `mapping: { emial: … }`.
+    UnknownField,
+    /// A required field with neither a mapping nor a default.
+    RequiredField,
+    /// The mapping is invalid: `{"@pth": "$.x"}`.
+    Mapping,
+    /// Nothing to load: a directory without `*.yaml` files, or a file without subscriptions.
+    Empty,
+}
+
+/// One problem in a config file, with where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// What kind of problem.
+    pub kind: ErrorKind,
+    /// The file name as given to [`load`].
+    pub file: String,
+    /// Where in the file.
+    pub pos: Pos,
+    /// How many characters from `pos` the problem spans (at least 1).
+    pub len: usize,
+    /// The subscription, by name, when the problem is inside one.
+    pub subscription: Option<String>,
+    /// The field path inside the subscription or file, e.g. `mapping.email` or `settings.api_key`.
+    pub field: Option<String>,
+    /// What is wrong, in words a user understands.
+    pub message: String,
+    /// How to fix it, when we know.
+    pub help: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let severity = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{}:{}:{}: {severity}: ", self.file, self.pos.line, self.pos.column)?;
+        if let Some(name) = &self.subscription {
+            write!(f, "subscription {name:?}, ")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, "field {field}: ")?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, " ({help})")?;
+        }
+        Ok(())
+    }
+}
+
+/// What [`load`] needs from the outside world.
+pub struct LoadOptions<'a> {
+    /// Looks up an environment variable for `${VAR}`.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// Whether an unset `${VAR}` in `api_key` (or no `api_key` at all) is an error.
+    /// A dry run (`map`, `test`) does not need the key; `send` and `serve` do.
+    pub require_api_key: bool,
+}
+
+/// A loaded config: the destination and the warnings found on the way.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The compiled destination.
+    pub destination: Destination,
+    /// Problems that do not stop the config from working.
+    pub warnings: Vec<Diagnostic>,
+}
+
+const ROOT_KEYS: &[&str] = &["version", "settings", "subscriptions"];
+const SETTINGS_KEYS: &[&str] = &["api_key", "ingest_url", "api_url"];
+const SUBSCRIPTION_KEYS: &[&str] = &["name", "trigger", "action", "enabled", "use_defaults", "mapping"];
+
+/// Loads and compiles config files, given as `(file name, text)`.
+///
+/// On failure, every problem found in every file is returned, errors first.
+pub fn load(files: &[(String, String)], options: &LoadOptions<'_>) -> Result<Loaded, Vec<Diagnostic>> {
+    let mut problems = Vec::new();
+    let mut settings = SettingsAcc::default();
+    let mut subscriptions = Vec::new();
+    let mut names: HashMap<String, (String, Pos)> = HashMap::new();
+    for (file, text) in files {
+        let mut ctx = FileCtx { file, text, index: PosIndex::default(), problems: &mut problems };
+        let Some(config) = ctx.read() else { continue };
+        settings.take(&mut ctx, config.settings, options);
+        for (i, sub) in config.subscriptions.into_iter().enumerate() {
+            let pos = ctx.index.find(&format!("/subscriptions/{i}/name")).value;
+            if let Some((first_file, first_pos)) = names.get(&sub.name) {
+                let message = format!(
+                    "the name {:?} is already used at {first_file}:{}:{}",
+                    sub.name, first_pos.line, first_pos.column
+                );
+                ctx.error(ErrorKind::DuplicateName, &format!("/subscriptions/{i}/name"), Some(&sub.name), "name", message, Some("give each subscription its own name".to_owned()));
+                continue;
+            }
+            names.insert(sub.name.clone(), (file.clone(), pos));
+            if let Some(s) = compile_subscription(&mut ctx, i, sub) {
+                subscriptions.push(s);
+            }
+        }
+    }
+    if files.is_empty() {
+        problems.push(Diagnostic {
+            severity: Severity::Error,
+            kind: ErrorKind::Empty,
+            file: String::new(),
+            pos: Pos { line: 1, column: 1 },
+            len: 1,
+            subscription: None,
+            field: None,
+            message: "no config files to load".to_owned(),
+            help: Some("a config is a .yaml file or a directory of them".to_owned()),
+        });
+    }
+    let settings = settings.finish(options, &mut problems);
+    problems.sort_by(|a, b| (a.severity, &a.file, a.pos).cmp(&(b.severity, &b.file, b.pos)));
+    if problems.iter().any(|p| p.severity == Severity::Error) {
+        return Err(problems);
+    }
+    Ok(Loaded { destination: Destination { settings, subscriptions }, warnings: problems })
+}
+
+/// The state of reading one file.
+struct FileCtx<'a> {
+    file: &'a str,
+    text: &'a str,
+    index: PosIndex,
+    problems: &'a mut Vec<Diagnostic>,
+}
+
+impl FileCtx<'_> {
+    fn read(&mut self) -> Option<ConfigFile> {
+        let (mut value, index) = match yaml::parse(self.text) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                self.push(Severity::Error, ErrorKind::Yaml, e.pos, 1, None, None, e.message, None);
+                return None;
+            }
+        };
+        self.index = index;
+        if value.is_null() {
+            self.error(ErrorKind::Empty, "", None, "", "the file is empty".to_owned(), Some("start with `version: 1` and a list of `subscriptions`".to_owned()));
+            return None;
+        }
+        self.strip_unknown_keys(&mut value);
+        let config: ConfigFile = match serde_path_to_error::deserialize(&value) {
+            Ok(c) => c,
+            Err(e) => {
+                let pointer = to_pointer(e.path());
+                let subscription = subscription_name(&value, &pointer);
+                let field = field_of(&pointer);
+                let message = e.inner().to_string();
+                self.error(ErrorKind::Shape, &pointer, subscription.as_deref(), &field, message, None);
+                return None;
+            }
+        };
+        if config.version != 1 {
+            self.error(ErrorKind::Version, "/version", None, "version", format!("version {} is not known", config.version), Some("this release reads `version: 1`".to_owned()));
+            return None;
+        }
+        Some(config)
+    }
+
+    /// Reports every key the format does not have, with the nearest valid one, and removes
+    /// it so that the type check that follows can report the rest.
+    fn strip_unknown_keys(&mut self, root: &mut Value) {
+        self.strip(root, "", ROOT_KEYS, None);
+        if let Some(settings) = root.get_mut("settings") {
+            self.strip(settings, "/settings", SETTINGS_KEYS, None);
+        }
+        if let Some(Value::Array(subs)) = root.get_mut("subscriptions") {
+            for (i, sub) in subs.iter_mut().enumerate() {
+                let name = sub.get("name").and_then(Value::as_str).map(str::to_owned);
+                self.strip(sub, &format!("/subscriptions/{i}"), SUBSCRIPTION_KEYS, name.as_deref());
+            }
+        }
+    }
+
+    fn strip(&mut self, value: &mut Value, pointer: &str, known: &[&str], subscription: Option<&str>) {
+        let Value::Object(map) = value else { return };
+        let unknown: Vec<String> = map.keys().filter(|k| !known.contains(&k.as_str())).cloned().collect();
+        for key in unknown {
+            map.remove(&key);
+            let help = did_you_mean(&key, known.iter().copied())
+                .map(|k| format!("did you mean `{k}`?"))
+                .or_else(|| Some(format!("known keys here: {}", known.join(", "))));
+            let at = format!("{pointer}/{key}");
+            let pos = self.index.find(&at);
+            self.push(Severity::Error, ErrorKind::UnknownKey, pos.key.unwrap_or(pos.value), key.chars().count(), subscription, None, format!("unknown key `{key}`"), help);
+        }
+    }
+
+    fn error(&mut self, kind: ErrorKind, pointer: &str, subscription: Option<&str>, field: &str, message: String, help: Option<String>) {
+        self.at(Severity::Error, kind, pointer, subscription, field, message, help);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn at(&mut self, severity: Severity, kind: ErrorKind, pointer: &str, subscription: Option<&str>, field: &str, message: String, help: Option<String>) {
+        let NodePos { value, .. } = self.index.find(pointer);
+        let field = (!field.is_empty()).then_some(field);
+        self.push(severity, kind, value, 1, subscription, field, message, help);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(&mut self, severity: Severity, kind: ErrorKind, pos: Pos, len: usize, subscription: Option<&str>, field: Option<&str>, message: String, help: Option<String>) {
+        self.problems.push(Diagnostic {
+            severity,
+            kind,
+            file: self.file.to_owned(),
+            pos,
+            len: len.max(1),
+            subscription: subscription.map(str::to_owned),
+            field: field.map(str::to_owned),
+            message,
+            help,
+        });
+    }
+
+    /// The position of byte `offset` of the string scalar at `pointer`, when the scalar is
+    /// on one line; else the scalar's start. Quotes around the scalar are skipped.
+    fn pos_in_scalar(&self, pointer: &str, scalar: &str, offset: usize) -> Pos {
+        let start = self.index.find(pointer).value;
+        let Some(line) = self.text.lines().nth(start.line as usize - 1) else { return start };
+        let rest: String = line.chars().skip(start.column as usize - 1).collect();
+        let quoted = rest.starts_with('"') || rest.starts_with('\'');
+        let inner = if quoted { &rest[1..] } else { rest.as_str() };
+        let before = scalar.get(..offset).unwrap_or(scalar);
+        // Only exact when the text between is written as is (no escapes, no folding).
+        if before.contains('\n') || !inner.starts_with(before) {
+            return start;
+        }
+        let column = start.column as usize + usize::from(quoted) + before.chars().count();
+        Pos { line: start.line, column: u32::try_from(column).unwrap_or(u32::MAX) }
+    }
+}
+
+/// `subscriptions[0].mapping` (serde_path_to_error) → `/subscriptions/0/mapping`.
+fn to_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        out.push('/');
+        match seg {
+            Segment::Seq { index } => out.push_str(&index.to_string()),
+            Segment::Map { key } => out.push_str(key),
+            Segment::Enum { variant } => out.push_str(variant),
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+/// The subscription a pointer is inside of, by name.
+fn subscription_name(root: &Value, pointer: &str) -> Option<String> {
+    let rest = pointer.strip_prefix("/subscriptions/")?;
+    let i: usize = rest.split('/').next()?.parse().ok()?;
+    root.get("subscriptions")?.get(i)?.get("name")?.as_str().map(str::to_owned)
+}
+
+/// The field path for a pointer: inside a subscription, relative to it.
+fn field_of(pointer: &str) -> String {
+    let parts: Vec<&str> = pointer.split('/').skip(1).collect();
+    let parts = match parts.as_slice() {
+        ["subscriptions", _, rest @ ..] => rest,
+        all => all,
+    };
+    parts.join(".")
+}
+
+/// Settings gathered over the files of a config directory.
+#[derive(Default)]
+struct SettingsAcc {
+    api_key: Option<Result<String, String>>,
+    ingest_url: Option<String>,
+    api_url: Option<String>,
+    seen: HashMap<&'static str, String>,
+}
+
+impl SettingsAcc {
+    fn take(&mut self, ctx: &mut FileCtx<'_>, raw: super::SettingsConfig, options: &LoadOptions<'_>) {
+        let fields = [("api_key", raw.api_key), ("ingest_url", raw.ingest_url), ("api_url", raw.api_url)];
+        for (name, value) in fields {
+            let Some(value) = value else { continue };
+            let pointer = format!("/settings/{name}");
+            if let Some(first) = self.seen.get(name) {
+                let message = format!("`{name}` is already set in {first}");
+                ctx.error(ErrorKind::DuplicateSetting, &pointer, None, &format!("settings.{name}"), message, Some("set each setting in one file only".to_owned()));
+                continue;
+            }
+            self.seen.insert(name, ctx.file.to_owned());
+            let expanded = expand_env(&value, options.env);
+            match (name, expanded) {
+                ("api_key", expanded) => {
+                    if let Err(var) = &expanded {
+                        if options.require_api_key {
+                            ctx.error(ErrorKind::MissingEnv, &pointer, None, "settings.api_key", format!("the environment variable {var} is not set"), Some(format!("export {var}=<your Encharge API key>")));
+                        }
+                    }
+                    self.api_key = Some(expanded);
+                }
+                (_, Err(var)) => {
+                    ctx.error(ErrorKind::MissingEnv, &pointer, None, &format!("settings.{name}"), format!("the environment variable {var} is not set"), None);
+                }
+                ("ingest_url", Ok(url)) => self.ingest_url = Some(url),
+                (_, Ok(url)) => self.api_url = Some(url),
+            }
+        }
+    }
+
+    fn finish(self, options: &LoadOptions<'_>, problems: &mut Vec<Diagnostic>) -> Settings {
+        let key = match self.api_key {
+            Some(Ok(key)) => key,
+            _ => {
+                if options.require_api_key && self.seen.get("api_key").is_none() && !problems.iter().any(|p| p.kind == ErrorKind::Yaml) {
+                    problems.push(Diagnostic {
+                        severity: Severity::Error,
+                        kind: ErrorKind::MissingEnv,
+                        file: String::new(),
+                        pos: Pos { line: 1, column: 1 },
+                        len: 1,
+                        subscription: None,
+                        field: Some("settings.api_key".to_owned()),
+                        message: "no API key is configured".to_owned(),
+                        help: Some("add `settings: { api_key: ${ENCHARGE_API_KEY} }` and export ENCHARGE_API_KEY".to_owned()),
+                    });
+                }
+                String::new()
+            }
+        };
+        let mut settings = Settings::new(key);
+        if let Some(url) = self.ingest_url {
+            settings.ingest_url = url.trim_end_matches('/').to_owned();
+        }
+        if let Some(url) = self.api_url {
+            settings.api_url = url.trim_end_matches('/').to_owned();
+        }
+        settings
+    }
+}
+
+/// Replaces each `${VAR}` with the variable's value; `Err(VAR)` names the first one not set.
+fn expand_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start + 2..].find('}') else { break };
+        let var = &rest[start + 2..start + 2 + len];
+        out.push_str(&rest[..start]);
+        out.push_str(&env(var).ok_or_else(|| var.to_owned())?);
+        rest = &rest[start + 3 + len..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn compile_subscription(ctx: &mut FileCtx<'_>, i: usize, sub: SubscriptionConfig) -> Option<Subscription> {
+    let base = format!("/subscriptions/{i}");
+    let name = sub.name.as_str();
+    let before = ctx.problems.len();
+
+    let action = Action::from_name(&sub.action);
+    if action.is_none() {
+        let help = did_you_mean(&sub.action, Action::ALL.iter().map(|a| a.name()))
+            .map(|a| format!("did you mean `{a}`?"))
+            .or_else(|| Some(format!("the actions are {}", Action::ALL.map(Action::name).join(", "))));
+        ctx.error(ErrorKind::UnknownAction, &format!("{base}/action"), Some(name), "action", format!("unknown action `{}`", sub.action), help);
+    }
+
+    let trigger_ptr = format!("{base}/trigger");
+    let trigger = match Trigger::parse(&sub.trigger) {
+        Ok(t) => {
+            for w in t.warnings() {
+                let pos = ctx.pos_in_scalar(&trigger_ptr, &sub.trigger, w.offset);
+                ctx.push(Severity::Warning, ErrorKind::Trigger, pos, w.len, Some(name), Some("trigger"), w.message.clone(), None);
+            }
+            Some(t)
+        }
+        Err(e) => {
+            let pos = ctx.pos_in_scalar(&trigger_ptr, &sub.trigger, e.offset);
+            ctx.push(Severity::Error, ErrorKind::Trigger, pos, e.len, Some(name), Some("trigger"), e.message.clone(), e.help.clone());
+            None
+        }
+    };
+
+    let mapping = action.and_then(|action| compile_mapping(ctx, &base, name, action, &sub));
+    if ctx.problems[before..].iter().any(|p| p.severity == Severity::Error) {
+        return None;
+    }
+    let (action, trigger, (mapping, mapping_source)) = (action?, trigger?, mapping?);
+    Some(Subscription {
+        name: sub.name,
+        file: ctx.file.to_owned(),
+        pos: ctx.index.find(&format!("{base}/name")).value,
+        enabled: sub.enabled,
+        action,
+        trigger,
+        mapping,
+        mapping_source,
+    })
+}
+
+/// Merges the user's mapping over the action's defaults and compiles it.
+fn compile_mapping(ctx: &mut FileCtx<'_>, base: &str, name: &str, action: Action, sub: &SubscriptionConfig) -> Option<(Mapping, Map<String, Value>)> {
+    let fields = action.fields();
+    let mut merged = match (sub.use_defaults, action.default_mapping()) {
+        (true, Value::Object(defaults)) => defaults,
+        _ => Map::new(),
+    };
+    let mut ok = true;
+    for (key, value) in &sub.mapping {
+        let pointer = format!("{base}/mapping/{key}");
+        if !fields.iter().any(|f| f.name == key) {
+            ok = false;
+            let help = did_you_mean(key, fields.iter().map(|f| f.name))
+                .map(|f| format!("did you mean `{f}`?"))
+                .or_else(|| Some(format!("{} has the fields {}", action.name(), fields.iter().map(|f| f.name).collect::<Vec<_>>().join(", "))));
+            let pos = ctx.index.find(&pointer);
+            ctx.push(Severity::Error, ErrorKind::UnknownField, pos.key.unwrap_or(pos.value), key.chars().count(), Some(name), Some(&format!("mapping.{key}")), format!("{} has no field `{key}`", action.name()), help);
+            continue;
+        }
+        if value.is_null() {
+            merged.remove(key);
+        } else {
+            merged.insert(key.clone(), value.clone());
+        }
+    }
+    for field in fields.iter().filter(|f| f.required && !merged.contains_key(f.name)) {
+        ok = false;
+        let why = if sub.use_defaults { "its mapping is set to null" } else { "`use_defaults: false` and the mapping does not set it" };
+        ctx.error(ErrorKind::RequiredField, &format!("{base}/mapping"), Some(name), &format!("mapping.{}", field.name), format!("{} requires `{}`, but {why}", action.name(), field.name), Some(format!("map `{}`, e.g. {{\"@path\": \"$.{}\"}}", field.name, field.name)));
+    }
+    if !ok {
+        return None;
+    }
+    let source = Value::Object(merged);
+    match Mapping::compile(&source) {
+        Ok(mapping) => match source {
+            Value::Object(merged) => Some((mapping, merged)),
+            _ => None,
+        },
+        Err(errors) => {
+            for e in errors {
+                let field = format!("mapping{}", e.pointer.replace('/', "."));
+                let top = e.pointer.split('/').nth(1).unwrap_or("");
+                let pointer = if sub.mapping.contains_key(top) {
+                    format!("{base}/mapping{}", e.pointer)
+                } else {
+                    format!("{base}/action")
+                };
+                ctx.error(ErrorKind::Mapping, &pointer, Some(name), &field, e.message.clone(), e.help.clone());
+            }
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(var: &str) -> Option<String> {
+        (var == "KEY").then(|| "secret-key".to_owned())
+    }
+
+    #[test]
+    fn expands_environment_variables() {
+        assert_eq!(expand_env("${KEY}", &env).unwrap(), "secret-key");
+        assert_eq!(expand_env("a-${KEY}-b", &env).unwrap(), "a-secret-key-b");
+        assert_eq!(expand_env("${NOPE}", &env), Err("NOPE".to_owned()));
+        assert_eq!(expand_env("plain $ {x}", &env).unwrap(), "plain $ {x}");
+    }
+
+    #[test]
+    fn field_paths_are_relative_to_the_subscription() {
+        assert_eq!(field_of("/subscriptions/3/mapping/email"), "mapping.email");
+        assert_eq!(field_of("/settings/api_key"), "settings.api_key");
+    }
+}
