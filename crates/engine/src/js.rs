@@ -128,10 +128,20 @@ mod tests {
 
     #[test]
     fn truthiness() {
-        for v in [serde_json::json!(0), serde_json::json!(""), Value::Null, serde_json::json!(false)] {
+        for v in [
+            serde_json::json!(0),
+            serde_json::json!(""),
+            Value::Null,
+            serde_json::json!(false),
+        ] {
             assert!(!is_truthy(&v));
         }
-        for v in [serde_json::json!([]), serde_json::json!({}), serde_json::json!("0"), serde_json::json!(0.1)] {
+        for v in [
+            serde_json::json!([]),
+            serde_json::json!({}),
+            serde_json::json!("0"),
+            serde_json::json!(0.1),
+        ] {
             assert!(is_truthy(&v));
         }
     }

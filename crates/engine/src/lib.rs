@@ -6,13 +6,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod actions;
+pub mod config;
 pub mod js;
 pub mod mapping;
-pub mod trigger;
-pub mod actions;
-pub mod workbench;
-pub mod config;
-mod suggest;
 mod plan;
+mod suggest;
+pub mod trigger;
+pub mod workbench;
 
 pub use plan::{Destination, EVENT_TYPES, EventError, PlanError, Planned, Subscription, check_event, run_action};

@@ -84,15 +84,24 @@ pub struct Planned<'a> {
 /// Checks that an event is an object with a known `type`.
 pub fn check_event(event: &Value) -> Result<(), EventError> {
     let Value::Object(obj) = event else {
-        return Err(EventError { message: format!("an event must be a JSON object, not {}", kind_of(event)) });
+        return Err(EventError {
+            message: format!("an event must be a JSON object, not {}", kind_of(event)),
+        });
     };
     match obj.get("type") {
         Some(Value::String(t)) if EVENT_TYPES.contains(&t.as_str()) => Ok(()),
         Some(Value::String(t)) => Err(EventError {
-            message: format!("unknown event type {t:?}; Segment's types are {}", EVENT_TYPES.join(", ")),
+            message: format!(
+                "unknown event type {t:?}; Segment's types are {}",
+                EVENT_TYPES.join(", ")
+            ),
         }),
-        Some(other) => Err(EventError { message: format!("the event's `type` must be a string, not {}", kind_of(other)) }),
-        None => Err(EventError { message: "the event has no `type`".to_owned() }),
+        Some(other) => Err(EventError {
+            message: format!("the event's `type` must be a string, not {}", kind_of(other)),
+        }),
+        None => Err(EventError {
+            message: "the event has no `type`".to_owned(),
+        }),
     }
 }
 
@@ -110,7 +119,12 @@ fn kind_of(v: &Value) -> &'static str {
 /// Runs one action on one event: mapping, payload validation, request.
 ///
 /// This is the path of every event and of `eval`'s action requests.
-pub fn run_action(action: Action, mapping: &Mapping, event: &Value, settings: &Settings) -> Result<Vec<PlannedRequest>, PlanError> {
+pub fn run_action(
+    action: Action,
+    mapping: &Mapping,
+    event: &Value,
+    settings: &Settings,
+) -> Result<Vec<PlannedRequest>, PlanError> {
     let payload = mapping.eval(event).map_err(PlanError::Mapping)?;
     let requests = action.plan(payload, settings).map_err(PlanError::Validation)?;
     // Segment's actions-core reads `context.personas` after validation and crashes on
@@ -130,7 +144,10 @@ impl Destination {
         check_event(event)?;
         for sub in self.subscriptions.iter().filter(|s| s.enabled) {
             if sub.trigger.matches(event) {
-                out.push(Planned { subscription: sub, result: run_action(sub.action, &sub.mapping, event, &self.settings) });
+                out.push(Planned {
+                    subscription: sub,
+                    result: run_action(sub.action, &sub.mapping, event, &self.settings),
+                });
             }
         }
         Ok(())

@@ -33,7 +33,9 @@ fn eval_inner(input: &Value) -> Result<Value, Failure> {
     };
     let event = obj.get("event").unwrap_or(&Value::Null);
     if let Some(action) = obj.get("action") {
-        let name = action.as_str().ok_or(("input", "\"action\" must be a string".to_owned()))?;
+        let name = action
+            .as_str()
+            .ok_or(("input", "\"action\" must be a string".to_owned()))?;
         let action = Action::from_name(name).ok_or_else(|| ("input", format!("unknown action {name:?}")))?;
         let settings = settings(obj.get("settings"))?;
         let mapping = match obj.get("mapping") {
@@ -53,7 +55,9 @@ fn eval_inner(input: &Value) -> Result<Value, Failure> {
         return Ok(json!({ "requests": requests.iter().map(PlannedRequest::to_json).collect::<Vec<_>>() }));
     }
     if let Some(trigger) = obj.get("trigger") {
-        let src = trigger.as_str().ok_or(("input", "\"trigger\" must be a string".to_owned()))?;
+        let src = trigger
+            .as_str()
+            .ok_or(("input", "\"trigger\" must be a string".to_owned()))?;
         let trigger = Trigger::parse(src).map_err(|e| ("trigger", e.to_string()))?;
         return Ok(json!({ "match": trigger.matches(event) }));
     }
@@ -61,7 +65,10 @@ fn eval_inner(input: &Value) -> Result<Value, Failure> {
         let output = compile(mapping)?.eval(event).map_err(|e| ("mapping", e.message))?;
         return Ok(json!({ "output": output.unwrap_or(Value::Null) }));
     }
-    Err(("input", "expected one of \"trigger\", \"mapping\", \"action\" or \"delete\"".to_owned()))
+    Err((
+        "input",
+        "expected one of \"trigger\", \"mapping\", \"action\" or \"delete\"".to_owned(),
+    ))
 }
 
 fn compile(mapping: &Value) -> Result<Mapping, Failure> {

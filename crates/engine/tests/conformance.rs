@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Runs Segment's conformance corpus (`tests/conformance/*.jsonl`) through the
 //! same code as `encharge-actions eval`.
 //!
@@ -75,11 +76,17 @@ fn disagreement(expect: &Value, got: &Value) -> Option<String> {
         return Some(format!("expected {expect}, we failed: {got}"));
     }
     let (want, have) = if let Some(requests) = expect.get("requests") {
-        (comparable_requests(requests), got.get("requests").map(comparable_requests).unwrap_or(Value::Null))
+        (
+            comparable_requests(requests),
+            got.get("requests").map(comparable_requests).unwrap_or(Value::Null),
+        )
     } else if let Some(m) = expect.get("match") {
         (m.clone(), got.get("match").cloned().unwrap_or(Value::Null))
     } else {
-        (expect["output"].clone(), got.get("output").cloned().unwrap_or(Value::Null))
+        (
+            expect["output"].clone(),
+            got.get("output").cloned().unwrap_or(Value::Null),
+        )
     };
     (want != have).then(|| format!("expected\n  {want}\ngot\n  {have}"))
 }
@@ -96,9 +103,9 @@ fn run(file: &str) {
         let got = workbench::eval(&to_workbench(&case));
         match (disagreement(&case["expect"], &got), listed.get(&id)) {
             (Some(why), None) => failures.push(format!("{id}: {why}")),
-            (None, Some(reason)) => {
-                failures.push(format!("{id}: listed in DIFFERENCES.md ({reason}) but now agrees with the reference"))
-            }
+            (None, Some(reason)) => failures.push(format!(
+                "{id}: listed in DIFFERENCES.md ({reason}) but now agrees with the reference"
+            )),
             _ => {}
         }
     }
@@ -141,5 +148,8 @@ fn every_listed_difference_is_a_corpus_case() {
         }
     }
     let unknown: Vec<_> = differences().into_keys().filter(|id| !ids.contains(id)).collect();
-    assert!(unknown.is_empty(), "DIFFERENCES.md lists ids that are not in the corpus: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "DIFFERENCES.md lists ids that are not in the corpus: {unknown:?}"
+    );
 }

@@ -1,2 +1,72 @@
 //! The `encharge-actions` command line.
-fn main() {}
+//!
+//! Only this file turns errors into messages and exit codes: 0 when all went
+//! well, 1 when some of the work failed (a bad event, a request that could not
+//! be planned), 2 for bad usage or a bad config.
+#![forbid(unsafe_code)]
+
+use encharge_runner::commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Send Segment-spec analytics events to Encharge, driven by YAML subscriptions.
+///
+/// Each subscription has a trigger (Segment's FQL), one of seven Encharge
+/// actions, and a mapping (Segment's mapping-kit directives plus JMESPath).
+/// Without --config, Segment's five presets are used.
+#[derive(Parser)]
+#[command(name = "encharge-actions", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Dry run: print the requests that events would produce, as NDJSON.
+    ///
+    /// Events are read from FILES (or stdin) as JSON, a JSON array or NDJSON.
+    /// Each output line is one planned request, or one error naming the input
+    /// line. Nothing is sent. Exit code 1 when any event could not be planned.
+    #[command(
+        after_help = "Example:\n  encharge-actions map tests/data/analytics-python.ndjson\n  cat events.ndjson | encharge-actions map --config mappings/ --explain"
+    )]
+    Map {
+        /// Config file or directory of *.yaml files (default: the embedded presets).
+        #[arg(short, long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Instead of requests, explain each event: which triggers matched, which
+        /// condition failed and the value it saw, where each field came from.
+        #[arg(long)]
+        explain: bool,
+        /// Event files; `-` or none reads stdin.
+        #[arg(value_name = "FILES")]
+        files: Vec<PathBuf>,
+    },
+    /// The expression workbench: NDJSON requests in, one result line out per line.
+    ///
+    /// Each line is one of
+    ///   {"trigger": FQL, "event": E}                          -> {"match": bool}
+    ///   {"mapping": M, "event": E}                             -> {"output": V}
+    ///   {"action": A, "mapping": M|null, "event": E, "settings": {"apiKey": K}}
+    ///                                                          -> {"requests": [...]}
+    /// Any failure gives {"error": {"kind", "message"}} for that line alone. An
+    /// "id" member is copied to the result.
+    Eval {
+        /// Files of NDJSON requests; `-` or none reads stdin.
+        #[arg(value_name = "FILES")]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Map { config, explain, files } => commands::map::run(config.as_deref(), explain, &files),
+        Command::Eval { files } => commands::eval::run(&files),
+    };
+    ExitCode::from(code)
+}

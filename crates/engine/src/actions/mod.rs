@@ -99,15 +99,21 @@ pub struct ValidationError {
 impl Action {
     /// Builds the request for a mapped payload (`None`: the mapping resolved to undefined).
     pub fn plan(self, _payload: Option<Value>, _settings: &Settings) -> Result<Vec<PlannedRequest>, ValidationError> {
-        Err(ValidationError { field: None, message: "actions are not implemented yet".to_owned() })
+        Err(ValidationError {
+            field: None,
+            message: "actions are not implemented yet".to_owned(),
+        })
     }
 }
 
 impl PlannedRequest {
     /// The request as `{"method", "url", "headers", "body"}`, the format of `eval` and the corpus.
     pub fn to_json(&self) -> Value {
-        let headers: serde_json::Map<String, Value> =
-            self.headers.iter().map(|(k, v)| ((*k).to_owned(), Value::String(v.clone()))).collect();
+        let headers: serde_json::Map<String, Value> = self
+            .headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::String(v.clone())))
+            .collect();
         serde_json::json!({ "method": self.method, "url": self.url, "headers": headers, "body": self.body })
     }
 }
@@ -134,7 +140,11 @@ impl Action {
 }
 
 /// The user-deletion request: by `userId`, else by `anonymousId`; none when neither is set.
-pub fn plan_delete(_user_id: Option<&Value>, _anonymous_id: Option<&Value>, _settings: &Settings) -> Vec<PlannedRequest> {
+pub fn plan_delete(
+    _user_id: Option<&Value>,
+    _anonymous_id: Option<&Value>,
+    _settings: &Settings,
+) -> Vec<PlannedRequest> {
     Vec::new()
 }
 

@@ -130,7 +130,12 @@ pub fn load(files: &[(String, String)], options: &LoadOptions<'_>) -> Result<Loa
     let mut subscriptions = Vec::new();
     let mut names: HashMap<String, (String, Pos)> = HashMap::new();
     for (file, text) in files {
-        let mut ctx = FileCtx { file, text, index: PosIndex::default(), problems: &mut problems };
+        let mut ctx = FileCtx {
+            file,
+            text,
+            index: PosIndex::default(),
+            problems: &mut problems,
+        };
         let Some(config) = ctx.read() else { continue };
         settings.take(&mut ctx, config.settings, options);
         for (i, sub) in config.subscriptions.into_iter().enumerate() {
@@ -140,7 +145,14 @@ pub fn load(files: &[(String, String)], options: &LoadOptions<'_>) -> Result<Loa
                     "the name {:?} is already used at {first_file}:{}:{}",
                     sub.name, first_pos.line, first_pos.column
                 );
-                ctx.error(ErrorKind::DuplicateName, &format!("/subscriptions/{i}/name"), Some(&sub.name), "name", message, Some("give each subscription its own name".to_owned()));
+                ctx.error(
+                    ErrorKind::DuplicateName,
+                    &format!("/subscriptions/{i}/name"),
+                    Some(&sub.name),
+                    "name",
+                    message,
+                    Some("give each subscription its own name".to_owned()),
+                );
                 continue;
             }
             names.insert(sub.name.clone(), (file.clone(), pos));
@@ -167,7 +179,13 @@ pub fn load(files: &[(String, String)], options: &LoadOptions<'_>) -> Result<Loa
     if problems.iter().any(|p| p.severity == Severity::Error) {
         return Err(problems);
     }
-    Ok(Loaded { destination: Destination { settings, subscriptions }, warnings: problems })
+    Ok(Loaded {
+        destination: Destination {
+            settings,
+            subscriptions,
+        },
+        warnings: problems,
+    })
 }
 
 /// The state of reading one file.
@@ -189,7 +207,14 @@ impl FileCtx<'_> {
         };
         self.index = index;
         if value.is_null() {
-            self.error(ErrorKind::Empty, "", None, "", "the file is empty".to_owned(), Some("start with `version: 1` and a list of `subscriptions`".to_owned()));
+            self.error(
+                ErrorKind::Empty,
+                "",
+                None,
+                "",
+                "the file is empty".to_owned(),
+                Some("start with `version: 1` and a list of `subscriptions`".to_owned()),
+            );
             return None;
         }
         self.strip_unknown_keys(&mut value);
@@ -200,12 +225,26 @@ impl FileCtx<'_> {
                 let subscription = subscription_name(&value, &pointer);
                 let field = field_of(&pointer);
                 let message = e.inner().to_string();
-                self.error(ErrorKind::Shape, &pointer, subscription.as_deref(), &field, message, None);
+                self.error(
+                    ErrorKind::Shape,
+                    &pointer,
+                    subscription.as_deref(),
+                    &field,
+                    message,
+                    None,
+                );
                 return None;
             }
         };
         if config.version != 1 {
-            self.error(ErrorKind::Version, "/version", None, "version", format!("version {} is not known", config.version), Some("this release reads `version: 1`".to_owned()));
+            self.error(
+                ErrorKind::Version,
+                "/version",
+                None,
+                "version",
+                format!("version {} is not known", config.version),
+                Some("this release reads `version: 1`".to_owned()),
+            );
             return None;
         }
         Some(config)
@@ -236,23 +275,59 @@ impl FileCtx<'_> {
                 .or_else(|| Some(format!("known keys here: {}", known.join(", "))));
             let at = format!("{pointer}/{key}");
             let pos = self.index.find(&at);
-            self.push(Severity::Error, ErrorKind::UnknownKey, pos.key.unwrap_or(pos.value), key.chars().count(), subscription, None, format!("unknown key `{key}`"), help);
+            self.push(
+                Severity::Error,
+                ErrorKind::UnknownKey,
+                pos.key.unwrap_or(pos.value),
+                key.chars().count(),
+                subscription,
+                None,
+                format!("unknown key `{key}`"),
+                help,
+            );
         }
     }
 
-    fn error(&mut self, kind: ErrorKind, pointer: &str, subscription: Option<&str>, field: &str, message: String, help: Option<String>) {
+    fn error(
+        &mut self,
+        kind: ErrorKind,
+        pointer: &str,
+        subscription: Option<&str>,
+        field: &str,
+        message: String,
+        help: Option<String>,
+    ) {
         self.at(Severity::Error, kind, pointer, subscription, field, message, help);
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn at(&mut self, severity: Severity, kind: ErrorKind, pointer: &str, subscription: Option<&str>, field: &str, message: String, help: Option<String>) {
+    fn at(
+        &mut self,
+        severity: Severity,
+        kind: ErrorKind,
+        pointer: &str,
+        subscription: Option<&str>,
+        field: &str,
+        message: String,
+        help: Option<String>,
+    ) {
         let NodePos { value, .. } = self.index.find(pointer);
         let field = (!field.is_empty()).then_some(field);
         self.push(severity, kind, value, 1, subscription, field, message, help);
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn push(&mut self, severity: Severity, kind: ErrorKind, pos: Pos, len: usize, subscription: Option<&str>, field: Option<&str>, message: String, help: Option<String>) {
+    fn push(
+        &mut self,
+        severity: Severity,
+        kind: ErrorKind,
+        pos: Pos,
+        len: usize,
+        subscription: Option<&str>,
+        field: Option<&str>,
+        message: String,
+        help: Option<String>,
+    ) {
         self.problems.push(Diagnostic {
             severity,
             kind,
@@ -270,7 +345,9 @@ impl FileCtx<'_> {
     /// on one line; else the scalar's start. Quotes around the scalar are skipped.
     fn pos_in_scalar(&self, pointer: &str, scalar: &str, offset: usize) -> Pos {
         let start = self.index.find(pointer).value;
-        let Some(line) = self.text.lines().nth(start.line as usize - 1) else { return start };
+        let Some(line) = self.text.lines().nth(start.line as usize - 1) else {
+            return start;
+        };
         let rest: String = line.chars().skip(start.column as usize - 1).collect();
         let quoted = rest.starts_with('"') || rest.starts_with('\'');
         let inner = if quoted { &rest[1..] } else { rest.as_str() };
@@ -280,7 +357,10 @@ impl FileCtx<'_> {
             return start;
         }
         let column = start.column as usize + usize::from(quoted) + before.chars().count();
-        Pos { line: start.line, column: u32::try_from(column).unwrap_or(u32::MAX) }
+        Pos {
+            line: start.line,
+            column: u32::try_from(column).unwrap_or(u32::MAX),
+        }
     }
 }
 
@@ -304,7 +384,11 @@ fn to_pointer(path: &serde_path_to_error::Path) -> String {
 fn subscription_name(root: &Value, pointer: &str) -> Option<String> {
     let rest = pointer.strip_prefix("/subscriptions/")?;
     let i: usize = rest.split('/').next()?.parse().ok()?;
-    root.get("subscriptions")?.get(i)?.get("name")?.as_str().map(str::to_owned)
+    root.get("subscriptions")?
+        .get(i)?
+        .get("name")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// The field path for a pointer: inside a subscription, relative to it.
@@ -328,28 +412,53 @@ struct SettingsAcc {
 
 impl SettingsAcc {
     fn take(&mut self, ctx: &mut FileCtx<'_>, raw: super::SettingsConfig, options: &LoadOptions<'_>) {
-        let fields = [("api_key", raw.api_key), ("ingest_url", raw.ingest_url), ("api_url", raw.api_url)];
+        let fields = [
+            ("api_key", raw.api_key),
+            ("ingest_url", raw.ingest_url),
+            ("api_url", raw.api_url),
+        ];
         for (name, value) in fields {
             let Some(value) = value else { continue };
             let pointer = format!("/settings/{name}");
             if let Some(first) = self.seen.get(name) {
                 let message = format!("`{name}` is already set in {first}");
-                ctx.error(ErrorKind::DuplicateSetting, &pointer, None, &format!("settings.{name}"), message, Some("set each setting in one file only".to_owned()));
+                ctx.error(
+                    ErrorKind::DuplicateSetting,
+                    &pointer,
+                    None,
+                    &format!("settings.{name}"),
+                    message,
+                    Some("set each setting in one file only".to_owned()),
+                );
                 continue;
             }
             self.seen.insert(name, ctx.file.to_owned());
             let expanded = expand_env(&value, options.env);
             match (name, expanded) {
                 ("api_key", expanded) => {
-                    if let Err(var) = &expanded {
-                        if options.require_api_key {
-                            ctx.error(ErrorKind::MissingEnv, &pointer, None, "settings.api_key", format!("the environment variable {var} is not set"), Some(format!("export {var}=<your Encharge API key>")));
+                    if let (Err(var), true) = (&expanded, options.require_api_key) {
+                        {
+                            ctx.error(
+                                ErrorKind::MissingEnv,
+                                &pointer,
+                                None,
+                                "settings.api_key",
+                                format!("the environment variable {var} is not set"),
+                                Some(format!("export {var}=<your Encharge API key>")),
+                            );
                         }
                     }
                     self.api_key = Some(expanded);
                 }
                 (_, Err(var)) => {
-                    ctx.error(ErrorKind::MissingEnv, &pointer, None, &format!("settings.{name}"), format!("the environment variable {var} is not set"), None);
+                    ctx.error(
+                        ErrorKind::MissingEnv,
+                        &pointer,
+                        None,
+                        &format!("settings.{name}"),
+                        format!("the environment variable {var} is not set"),
+                        None,
+                    );
                 }
                 ("ingest_url", Ok(url)) => self.ingest_url = Some(url),
                 (_, Ok(url)) => self.api_url = Some(url),
@@ -361,7 +470,10 @@ impl SettingsAcc {
         let key = match self.api_key {
             Some(Ok(key)) => key,
             _ => {
-                if options.require_api_key && self.seen.get("api_key").is_none() && !problems.iter().any(|p| p.kind == ErrorKind::Yaml) {
+                if options.require_api_key
+                    && !self.seen.contains_key("api_key")
+                    && !problems.iter().any(|p| p.kind == ErrorKind::Yaml)
+                {
                     problems.push(Diagnostic {
                         severity: Severity::Error,
                         kind: ErrorKind::MissingEnv,
@@ -371,7 +483,9 @@ impl SettingsAcc {
                         subscription: None,
                         field: Some("settings.api_key".to_owned()),
                         message: "no API key is configured".to_owned(),
-                        help: Some("add `settings: { api_key: ${ENCHARGE_API_KEY} }` and export ENCHARGE_API_KEY".to_owned()),
+                        help: Some(
+                            "add `settings: { api_key: ${ENCHARGE_API_KEY} }` and export ENCHARGE_API_KEY".to_owned(),
+                        ),
                     });
                 }
                 String::new()
@@ -413,7 +527,14 @@ fn compile_subscription(ctx: &mut FileCtx<'_>, i: usize, sub: SubscriptionConfig
         let help = did_you_mean(&sub.action, Action::ALL.iter().map(|a| a.name()))
             .map(|a| format!("did you mean `{a}`?"))
             .or_else(|| Some(format!("the actions are {}", Action::ALL.map(Action::name).join(", "))));
-        ctx.error(ErrorKind::UnknownAction, &format!("{base}/action"), Some(name), "action", format!("unknown action `{}`", sub.action), help);
+        ctx.error(
+            ErrorKind::UnknownAction,
+            &format!("{base}/action"),
+            Some(name),
+            "action",
+            format!("unknown action `{}`", sub.action),
+            help,
+        );
     }
 
     let trigger_ptr = format!("{base}/trigger");
@@ -421,13 +542,31 @@ fn compile_subscription(ctx: &mut FileCtx<'_>, i: usize, sub: SubscriptionConfig
         Ok(t) => {
             for w in t.warnings() {
                 let pos = ctx.pos_in_scalar(&trigger_ptr, &sub.trigger, w.offset);
-                ctx.push(Severity::Warning, ErrorKind::Trigger, pos, w.len, Some(name), Some("trigger"), w.message.clone(), None);
+                ctx.push(
+                    Severity::Warning,
+                    ErrorKind::Trigger,
+                    pos,
+                    w.len,
+                    Some(name),
+                    Some("trigger"),
+                    w.message.clone(),
+                    None,
+                );
             }
             Some(t)
         }
         Err(e) => {
             let pos = ctx.pos_in_scalar(&trigger_ptr, &sub.trigger, e.offset);
-            ctx.push(Severity::Error, ErrorKind::Trigger, pos, e.len, Some(name), Some("trigger"), e.message.clone(), e.help.clone());
+            ctx.push(
+                Severity::Error,
+                ErrorKind::Trigger,
+                pos,
+                e.len,
+                Some(name),
+                Some("trigger"),
+                e.message.clone(),
+                e.help.clone(),
+            );
             None
         }
     };
@@ -450,7 +589,13 @@ fn compile_subscription(ctx: &mut FileCtx<'_>, i: usize, sub: SubscriptionConfig
 }
 
 /// Merges the user's mapping over the action's defaults and compiles it.
-fn compile_mapping(ctx: &mut FileCtx<'_>, base: &str, name: &str, action: Action, sub: &SubscriptionConfig) -> Option<(Mapping, Map<String, Value>)> {
+fn compile_mapping(
+    ctx: &mut FileCtx<'_>,
+    base: &str,
+    name: &str,
+    action: Action,
+    sub: &SubscriptionConfig,
+) -> Option<(Mapping, Map<String, Value>)> {
     let fields = action.fields();
     let mut merged = match (sub.use_defaults, action.default_mapping()) {
         (true, Value::Object(defaults)) => defaults,
@@ -463,9 +608,24 @@ fn compile_mapping(ctx: &mut FileCtx<'_>, base: &str, name: &str, action: Action
             ok = false;
             let help = did_you_mean(key, fields.iter().map(|f| f.name))
                 .map(|f| format!("did you mean `{f}`?"))
-                .or_else(|| Some(format!("{} has the fields {}", action.name(), fields.iter().map(|f| f.name).collect::<Vec<_>>().join(", "))));
+                .or_else(|| {
+                    Some(format!(
+                        "{} has the fields {}",
+                        action.name(),
+                        fields.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+                    ))
+                });
             let pos = ctx.index.find(&pointer);
-            ctx.push(Severity::Error, ErrorKind::UnknownField, pos.key.unwrap_or(pos.value), key.chars().count(), Some(name), Some(&format!("mapping.{key}")), format!("{} has no field `{key}`", action.name()), help);
+            ctx.push(
+                Severity::Error,
+                ErrorKind::UnknownField,
+                pos.key.unwrap_or(pos.value),
+                key.chars().count(),
+                Some(name),
+                Some(&format!("mapping.{key}")),
+                format!("{} has no field `{key}`", action.name()),
+                help,
+            );
             continue;
         }
         if value.is_null() {
@@ -476,8 +636,22 @@ fn compile_mapping(ctx: &mut FileCtx<'_>, base: &str, name: &str, action: Action
     }
     for field in fields.iter().filter(|f| f.required && !merged.contains_key(f.name)) {
         ok = false;
-        let why = if sub.use_defaults { "its mapping is set to null" } else { "`use_defaults: false` and the mapping does not set it" };
-        ctx.error(ErrorKind::RequiredField, &format!("{base}/mapping"), Some(name), &format!("mapping.{}", field.name), format!("{} requires `{}`, but {why}", action.name(), field.name), Some(format!("map `{}`, e.g. {{\"@path\": \"$.{}\"}}", field.name, field.name)));
+        let why = if sub.use_defaults {
+            "its mapping is set to null"
+        } else {
+            "`use_defaults: false` and the mapping does not set it"
+        };
+        ctx.error(
+            ErrorKind::RequiredField,
+            &format!("{base}/mapping"),
+            Some(name),
+            &format!("mapping.{}", field.name),
+            format!("{} requires `{}`, but {why}", action.name(), field.name),
+            Some(format!(
+                "map `{}`, e.g. {{\"@path\": \"$.{}\"}}",
+                field.name, field.name
+            )),
+        );
     }
     if !ok {
         return None;
@@ -497,7 +671,14 @@ fn compile_mapping(ctx: &mut FileCtx<'_>, base: &str, name: &str, action: Action
                 } else {
                     format!("{base}/action")
                 };
-                ctx.error(ErrorKind::Mapping, &pointer, Some(name), &field, e.message.clone(), e.help.clone());
+                ctx.error(
+                    ErrorKind::Mapping,
+                    &pointer,
+                    Some(name),
+                    &field,
+                    e.message.clone(),
+                    e.help.clone(),
+                );
             }
             None
         }

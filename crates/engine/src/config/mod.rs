@@ -13,7 +13,7 @@ pub mod yaml;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-pub use load::{Diagnostic, ErrorKind, LoadOptions, Severity, load};
+pub use load::{Diagnostic, ErrorKind, LoadOptions, Loaded, Severity, load};
 
 /// One config file.
 ///

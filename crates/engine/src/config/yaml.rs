@@ -47,7 +47,12 @@ impl PosIndex {
             }
             match p.rfind('/') {
                 Some(i) => p = &p[..i],
-                None => return NodePos { value: Pos { line: 1, column: 1 }, key: None },
+                None => {
+                    return NodePos {
+                        value: Pos { line: 1, column: 1 },
+                        key: None,
+                    };
+                }
             }
         }
     }
@@ -78,7 +83,10 @@ pub fn parse(text: &str) -> Result<(Value, PosIndex), YamlError> {
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
     let root: Option<Spanned<Node>> = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         let pos = e.location().map(pos_of).unwrap_or(Pos { line: 1, column: 1 });
-        YamlError { pos, message: tidy_message(&e.to_string()) }
+        YamlError {
+            pos,
+            message: tidy_message(&e.to_string()),
+        }
     })?;
     let mut index = PosIndex::default();
     let value = match root {
@@ -95,7 +103,10 @@ pub fn parse(text: &str) -> Result<(Value, PosIndex), YamlError> {
 
 fn pos_of(loc: serde_saphyr::Location) -> Pos {
     let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX).max(1);
-    Pos { line: clamp(loc.line()), column: clamp(loc.column()) }
+    Pos {
+        line: clamp(loc.line()),
+        column: clamp(loc.column()),
+    }
 }
 
 /// serde-saphyr appends " at line L column C" to some messages; we print positions ourselves.
@@ -132,7 +143,13 @@ fn into_value(node: Node, pointer: &mut String, index: &mut PosIndex) -> Result<
                 let len = pointer.len();
                 pointer.push('/');
                 pointer.push_str(&i.to_string());
-                index.nodes.insert(pointer.clone(), NodePos { value: pos_of(item.referenced), key: None });
+                index.nodes.insert(
+                    pointer.clone(),
+                    NodePos {
+                        value: pos_of(item.referenced),
+                        key: None,
+                    },
+                );
                 out.push(nested(item, pointer, index)?);
                 pointer.truncate(len);
             }
@@ -158,7 +175,13 @@ fn into_value(node: Node, pointer: &mut String, index: &mut PosIndex) -> Result<
                 pointer.push('/');
                 pointer.push_str(&name.replace('~', "~0").replace('/', "~1"));
                 let value_pos = pos_of(value.referenced);
-                index.nodes.insert(pointer.clone(), NodePos { value: value_pos, key: Some(key_pos) });
+                index.nodes.insert(
+                    pointer.clone(),
+                    NodePos {
+                        value: value_pos,
+                        key: Some(key_pos),
+                    },
+                );
                 let v = nested(value, pointer, index)?;
                 pointer.truncate(len);
                 out.insert(name, v);
@@ -218,7 +241,9 @@ impl<'de> Visitor<'de> for NodeVisitor {
             .map_err(|_| E::custom(format!("the number {n} is too large")))
     }
     fn visit_u128<E: de::Error>(self, n: u128) -> Result<Node, E> {
-        u64::try_from(n).map(|n| Node::Number(n.into())).map_err(|_| E::custom(format!("the number {n} is too large")))
+        u64::try_from(n)
+            .map(|n| Node::Number(n.into()))
+            .map_err(|_| E::custom(format!("the number {n} is too large")))
     }
     fn visit_f64<E: de::Error>(self, x: f64) -> Result<Node, E> {
         Number::from_f64(x)
@@ -259,7 +284,10 @@ mod tests {
         let name = index.find("/subscriptions/0/name");
         assert_eq!(name.value, Pos { line: 3, column: 11 });
         assert_eq!(name.key, Some(Pos { line: 3, column: 5 }));
-        assert_eq!(index.find("/subscriptions/0/trigger").value, Pos { line: 4, column: 14 });
+        assert_eq!(
+            index.find("/subscriptions/0/trigger").value,
+            Pos { line: 4, column: 14 }
+        );
         // A pointer below a scalar falls back to the scalar.
         assert_eq!(index.find("/subscriptions/0/name/x").value, Pos { line: 3, column: 11 });
     }
@@ -285,7 +313,9 @@ mod tests {
         let mut laughs = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
         for i in 1..12 {
             let p = i - 1;
-            laughs.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+            laughs.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
         }
         assert!(parse(&laughs).is_err());
     }

@@ -27,7 +27,11 @@ pub struct EvalError {
 impl Mapping {
     /// Validates a mapping as the reference does, collecting every problem, and compiles it.
     pub fn compile(_mapping: &Value) -> Result<Mapping, Vec<MappingError>> {
-        Err(vec![MappingError { pointer: String::new(), message: "mappings are not implemented yet".to_owned(), help: None }])
+        Err(vec![MappingError {
+            pointer: String::new(),
+            message: "mappings are not implemented yet".to_owned(),
+            help: None,
+        }])
     }
 
     /// Resolves the mapping against an event; `Ok(None)` is JavaScript's `undefined`.

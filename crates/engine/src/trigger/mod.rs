@@ -33,12 +33,27 @@ pub struct TriggerWarning {
 impl Trigger {
     /// Parses an FQL expression.
     pub fn parse(_src: &str) -> Result<Trigger, TriggerError> {
-        Err(TriggerError { offset: 0, len: 0, message: "FQL is not implemented yet".to_owned(), help: None })
+        Err(TriggerError {
+            offset: 0,
+            len: 0,
+            message: "FQL is not implemented yet".to_owned(),
+            help: None,
+        })
     }
 
     /// Accepted traps (SPEC rule 3).
     pub fn warnings(&self) -> &[TriggerWarning] {
         &[]
+    }
+
+    /// The expression as written.
+    pub fn source(&self) -> &str {
+        ""
+    }
+
+    /// Each condition: its text, whether it matched, the value it saw.
+    pub fn explain(&self, _event: &Value) -> Vec<ConditionReport> {
+        Vec::new()
     }
 
     /// Whether the event matches.
@@ -51,4 +66,15 @@ impl std::fmt::Display for TriggerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
     }
+}
+
+/// How one condition of a trigger fared on an event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConditionReport {
+    /// The condition as written.
+    pub source: String,
+    /// Whether it held.
+    pub matched: bool,
+    /// The value at its path; `None` when missing.
+    pub seen: Option<Value>,
 }
