@@ -374,11 +374,12 @@ impl Key {
         }
     }
 
-    /// Whether JavaScript finds something under this name that the event did not
-    /// put there (`length`, `constructor`, ...): `validate` may then see a number or
-    /// a function where the user expects a missing value.
-    pub(crate) fn is_builtin(&self) -> bool {
-        self.builtin != 0
+    /// Whether JavaScript finds something under this name in *any* object that lacks
+    /// it (`constructor`, `toString`, `__proto__`...): `validate` then sees a function
+    /// where the user expects a missing value. (`length` and the methods of strings
+    /// and lists only appear on those, where reading them is usually meant.)
+    pub(crate) fn is_object_builtin(&self) -> bool {
+        self.builtin & OBJECT != 0
     }
 
     pub(crate) fn name(&self) -> &str {

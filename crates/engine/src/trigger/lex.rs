@@ -68,6 +68,9 @@ pub(crate) struct LexError {
     pub message: String,
 }
 
+const CARRIAGE_RETURN: &str =
+    "carriage return (`\\r`) is not allowed in FQL: use spaces or `\\n` line breaks";
+
 /// fql-ts gives up on strings, words and numbers of this many UTF-16 units.
 const MAX_LEN: usize = 100_000;
 
@@ -271,9 +274,14 @@ impl<'a> Lexer<'a> {
                     _ => {
                         let ch = self.char_at(start);
                         let message = match ch.as_str() {
-                            "&" | "|" => format!("`{ch}` is not an FQL operator: write `and` / `or`"),
-                            "\r" => "carriage return (`\\r`) is not allowed in FQL: use spaces or `\\n` line breaks".to_owned(),
-                            _ => format!("invalid character `{}` (outside quotes FQL allows letters, digits, `_ - . , ( ) [ ] ! = < >` and `\\`)", ch.escape_debug()),
+                            "&" | "|" => {
+                                format!("`{ch}` is not an FQL operator: write `and` / `or`")
+                            }
+                            "\r" => CARRIAGE_RETURN.to_owned(),
+                            _ => format!(
+                                "invalid character `{}` (outside quotes FQL allows letters, digits, `_ - . , ( ) [ ] ! = < >` and `\\`)",
+                                ch.escape_debug()
+                            ),
                         };
                         return Err(self.error(TriggerErrorKind::InvalidCharacter, start, message));
                     }
@@ -488,6 +496,7 @@ impl<'a> Lexer<'a> {
                         .to_owned(),
                 ),
                 "\"" | "'" => (TriggerErrorKind::Syntax, format!("a space is needed between a name and the quote `{got}`")),
+                "\r" => (TriggerErrorKind::InvalidCharacter, CARRIAGE_RETURN.to_owned()),
                 _ => (TriggerErrorKind::Syntax, format!("unexpected `{}` after a name", got.escape_debug())),
             };
             return Err(self.error(kind, self.pos, message));
@@ -579,12 +588,13 @@ mod tests {
             ("1e3", &[(Number, "1"), (Ident, "e3"), (Eos, "eos")]),
             (".5", &[(Dot, "."), (Number, "5"), (Eos, "eos")]),
             (
-                "-.5 +5 - 0.",
+                "-.5 +5 - 0.x",
                 &[
                     (Number, "-.5"),
                     (Number, "+5"),
                     (Number, "-"),
                     (Number, "0."),
+                    (Ident, "x"),
                     (Eos, "eos"),
                 ],
             ),
@@ -679,7 +689,7 @@ mod tests {
             ("properties.items[0]", PathSegment, 16),
             ("é = 1", InvalidCharacter, 0),
             ("x = ! 1", Syntax, 4),
-            ("properties.\\😀 = 1", Syntax, 13),
+            ("properties.\\😀 = 1", Syntax, 12),
         ];
         for (src, kind, offset) in table {
             let err = lex(src).unwrap_err();

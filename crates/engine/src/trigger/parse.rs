@@ -453,10 +453,10 @@ impl<'a> Parser<'a> {
             return Err(self.mixed(&terms, &conjunctions, other));
         }
         let or = conjunctions.first().is_some_and(|c| c.text == "or");
-        if terms.len() == 1 {
-            if let Some((node, _)) = terms.pop() {
-                return Ok(node);
-            }
+        if terms.len() == 1
+            && let Some((node, _)) = terms.pop()
+        {
+            return Ok(node);
         }
         Ok(Node::Group {
             or,
@@ -570,7 +570,13 @@ impl<'a> Parser<'a> {
         probe.i += 1;
         let negated = probe.term().ok().and_then(|(node, term)| {
             let text = probe.negate(&node)?;
-            let multi = matches!(node, Node::Group { .. });
+            // Parentheses only where other conditions sit beside the negated group.
+            let alone = self.text(0, t.start).trim().is_empty()
+                && self
+                    .src
+                    .get(term.end..)
+                    .is_some_and(|r| r.trim().is_empty());
+            let multi = matches!(node, Node::Group { .. }) && !alone;
             Some((if multi { format!("({text})") } else { text }, term.end))
         });
         let message = format!(
@@ -1014,7 +1020,13 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         let field = path.text.as_str();
-        let (message, help) = if stars == 0 {
+        let (message, help) = if pattern.is_empty() {
+            (
+                "an empty match() pattern matches any text in Segment; write \"*\" to say so"
+                    .to_owned(),
+                Some(format!("{bang}match({field}, \"*\")")),
+            )
+        } else if stars == 0 {
             (
                 format!(
                     "a match() pattern without `*` is not an exact match in Segment: \"{pattern}\" matches any text ending \
@@ -1237,17 +1249,13 @@ impl<'a> Parser<'a> {
             self.warn(start, end, format!("Segment splits keys at `.`, `[` and `]` even when escaped: `{name}` is read as several keys"));
         }
         if let Field::Under(_, Path::Keys(keys)) = &leaf.field {
-            for key in keys.iter().filter(|k| k.is_builtin()) {
-                let message = if key.name() == "length" {
-                    "on a text or a list, Segment (JavaScript) reads `length` as its length"
-                        .to_owned()
-                } else {
-                    format!(
-                        "where the event has no `{}` member, Segment (JavaScript) may find a built-in `{}` and count it as present",
-                        key.name(),
-                        key.name()
-                    )
-                };
+            for key in keys.iter().filter(|k| k.is_object_builtin()) {
+                let message = format!(
+                    "where the event has no `{}` member, Segment (JavaScript) finds the built-in \
+                     `{}` and counts it as present",
+                    key.name(),
+                    key.name()
+                );
                 self.warn(start, end, message);
             }
         }

@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 
-use super::eval::{Crash, Leaf, condition_leaf, condition_root, function_leaf};
+use super::eval::{Leaf, condition_leaf, condition_root, function_leaf};
 use super::lex::{Kind, Token};
 
 /// A node of Segment's condition tree.
@@ -40,7 +40,8 @@ pub(crate) fn normalize(tokens: Vec<Token>) -> Vec<Token> {
         let next_is_word = it.peek().is_some_and(|t| t.kind == Kind::Ident);
         if last_is_word && current.kind == Kind::Dot && next_is_word {
             if let (Some(last), Some(next)) = (out.last_mut(), it.next()) {
-                last.text = format!("{}.{}", last.text, next.text);
+                last.text.push('.');
+                last.text.push_str(&next.text);
                 last.end = next.end;
                 last.truncated = last.truncated.or(next.truncated);
                 last.escaped |= next.escaped;
@@ -162,12 +163,15 @@ fn function(
 #[cfg(test)]
 /// Segment's `validate`: `Err` where it throws (an empty group reached, a `null`
 /// event, a path of separators only).
-pub(crate) fn validate(node: &SegNode, event: &serde_json::Value) -> Result<bool, Crash> {
+pub(crate) fn validate(
+    node: &SegNode,
+    event: &serde_json::Value,
+) -> Result<bool, super::eval::Crash> {
     match node {
         SegNode::Leaf { leaf, .. } => leaf.eval(event),
         SegNode::Group { or, children } => {
             for child in children {
-                let hit = validate(child.as_ref().ok_or(Crash)?, event)?;
+                let hit = validate(child.as_ref().ok_or(super::eval::Crash)?, event)?;
                 if hit == *or {
                     return Ok(hit);
                 }
