@@ -42,7 +42,7 @@ fn eval_inner(input: &Value) -> Result<Value, Failure> {
         };
         let mapping = compile(&mapping)?;
         let payload = mapping.eval(event).map_err(|e| ("mapping", e.message))?;
-        let requests = action.plan(payload, &settings).map_err(|e| ("validation", e.to_string()))?;
+        let requests = action.plan_event(event, payload, &settings).map_err(|e| ("validation", e.to_string()))?;
         return Ok(json!({ "requests": requests.iter().map(PlannedRequest::to_json).collect::<Vec<_>>() }));
     }
     if let Some(delete) = obj.get("delete") {
