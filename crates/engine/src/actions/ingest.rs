@@ -53,7 +53,10 @@ pub(super) fn event_body(payload: Map<String, Value>, spread: Spread) -> Value {
             body.insert(key, value);
         }
     }
-    let context: Map<String, Value> = context.into_iter().flatten().collect();
+    let mut context_map = Map::with_capacity(context.iter().flatten().count());
+    for (key, value) in context.into_iter().flatten() {
+        context_map.insert(key, value);
+    }
     let spread = match spread_value {
         Some(Value::Object(spread)) => spread,
         _ => Map::new(),
@@ -75,7 +78,7 @@ pub(super) fn event_body(payload: Map<String, Value>, spread: Spread) -> Value {
     for (key, value) in spread {
         user.insert(key, value);
     }
-    body.insert("context".to_owned(), Value::Object(context));
+    body.insert("context".to_owned(), Value::Object(context_map));
     body.insert("user".to_owned(), Value::Object(user));
     Value::Object(body)
 }

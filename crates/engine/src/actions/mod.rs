@@ -29,6 +29,24 @@ pub use delete::plan_delete;
 pub use fields::{Field, FieldType};
 pub use payload::{ValidationError, ValidationErrorKind, is_date_time};
 
+// Payload validation tracks present fields as bits of a `u64`.
+const _: () = {
+    let tables = [
+        track_event::FIELDS,
+        identify_user::FIELDS,
+        track_page_view::FIELDS,
+        alias_user::FIELDS,
+        create_update_object::FIELDS,
+        add_tag::FIELDS,
+        remove_tag::FIELDS,
+    ];
+    let mut i = 0;
+    while i < tables.len() {
+        assert!(tables[i].len() <= 64);
+        i += 1;
+    }
+};
+
 /// One of the seven Encharge actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {

@@ -22,7 +22,7 @@
 
 use serde_json::{Map, Value};
 
-use super::fields::{Field, FieldType, find};
+use super::fields::{Field, FieldType};
 use crate::js;
 
 /// A payload that cannot be sent: reported with the subscription, never sent, never retried.
@@ -102,29 +102,34 @@ pub(super) fn validate(fields: &[Field], payload: Option<Value>) -> Result<Map<S
         }
     };
     let mut first_error = None;
+    // Fields present after cleaning, as bits by index in `fields` (an action has at most 15).
+    let mut present = 0u64;
     map.retain(|key, value| {
         // Unknown keys: ajv's `removeAdditional`.
-        let Some(field) = find(fields, key) else {
+        let Some(i) = fields.iter().position(|f| f.name == key) else {
             return false;
         };
         // `removeEmptyValues` at the root: `null` and `""` are as good as absent.
         if value.is_null() || value.as_str() == Some("") {
             return false;
         }
-        if let Err(e) = check_field(field, value) {
+        if let Err(e) = check_field(&fields[i], value) {
             first_error.get_or_insert(e);
         }
+        present |= 1 << i;
         true
     });
     if let Some(e) = first_error {
         return Err(e);
     }
-    for field in fields.iter().filter(|f| f.required) {
-        if !map.contains_key(field.name) {
-            return Err(ValidationError::missing(field.name));
-        }
+    match fields
+        .iter()
+        .enumerate()
+        .find(|(i, f)| f.required && present & (1 << i) == 0)
+    {
+        Some((_, missing)) => Err(ValidationError::missing(missing.name)),
+        None => Ok(map),
     }
-    Ok(map)
 }
 
 fn check_field(field: &Field, value: &mut Value) -> Result<(), ValidationError> {
