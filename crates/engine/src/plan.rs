@@ -126,16 +126,7 @@ pub fn run_action(
     settings: &Settings,
 ) -> Result<Vec<PlannedRequest>, PlanError> {
     let payload = mapping.eval(event).map_err(PlanError::Mapping)?;
-    let requests = action.plan(payload, settings).map_err(PlanError::Validation)?;
-    // Segment's actions-core reads `context.personas` after validation and crashes on
-    // `"context": null`, so such an event is never sent (SPEC rule 4). We fail it with a reason.
-    if event.get("context").is_some_and(Value::is_null) {
-        return Err(PlanError::Validation(ValidationError {
-            field: Some("context".to_owned()),
-            message: "the event's `context` is null; Segment fails such events, so nothing is sent (leave `context` out or make it an object)".to_owned(),
-        }));
-    }
-    Ok(requests)
+    action.plan_event(event, payload, settings).map_err(PlanError::Validation)
 }
 
 impl Destination {

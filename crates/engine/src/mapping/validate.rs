@@ -1,0 +1,335 @@
+//! The reference's mapping validation, check for check.
+//!
+//! mapping-kit validates a mapping before resolving it and reports every problem
+//! it finds. What it looks at is narrower than it seems, and the interpreter must
+//! accept exactly the same mappings: raw arrays are not looked into (directives in
+//! them are checked only when they run), nor is a raw object under `@literal`,
+//! `@excludeWhenNull` or a value that may be "a directive or a raw value". Option
+//! objects (`@if`, `@replace`, …) are validated whole, unknown option keys included.
+
+use serde_json::{Map, Value};
+
+use super::directive::{DIRECTIVES, nearest_directive};
+use super::value::{Type, js_len};
+use super::{MappingError, MappingErrorKind, Ptr};
+
+type Obj = Map<String, Value>;
+
+/// Validation result: `Err(())` when the reference would throw (the problems are in `errs`).
+type Checked = Result<(), ()>;
+
+pub(crate) struct Validator<'e> {
+    pub(crate) errs: &'e mut Vec<MappingError>,
+}
+
+/// `realTypeOrDirective`: an object with any `@` key is a directive.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Object(map) if map.keys().any(|k| k.starts_with('@')) => "directive",
+        other => Type::of(other).name(),
+    }
+}
+
+fn article(kind: &str) -> &'static str {
+    if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+impl Validator<'_> {
+    fn err(&mut self, ptr: &Ptr, kind: MappingErrorKind, message: String, help: Option<String>) -> Checked {
+        self.errs.push(MappingError {
+            pointer: ptr.to_string(),
+            kind,
+            message,
+            help,
+        });
+        Err(())
+    }
+
+    fn wrong_type(&mut self, ptr: &Ptr, v: &Value, want: &str) -> Checked {
+        let found = kind(v);
+        self.err(
+            ptr,
+            MappingErrorKind::WrongType,
+            format!("should be {want}, but it is {} {found}", article(found)),
+            None,
+        )
+    }
+
+    /// `validate`: directives and objects are checked, arrays only for being arrays.
+    pub(crate) fn validate(&mut self, v: &Value, ptr: &mut Ptr) -> Checked {
+        match v {
+            Value::Object(map) if kind(v) == "directive" => self.directive(map, ptr),
+            Value::Object(map) => self.object(map, ptr),
+            _ => Ok(()),
+        }
+    }
+
+    /// `validateObject`: every member, all problems collected.
+    fn object(&mut self, map: &Obj, ptr: &mut Ptr) -> Checked {
+        let mut ok = Ok(());
+        for (k, v) in map {
+            ptr.push(k);
+            if self.validate(v, ptr).is_err() {
+                ok = Err(());
+            }
+            ptr.pop();
+        }
+        ok
+    }
+
+    /// `validateDirective`.
+    pub(crate) fn directive(&mut self, map: &Obj, ptr: &mut Ptr) -> Checked {
+        let names: Vec<&String> = map.keys().filter(|k| k.starts_with('@')).collect();
+        if names.len() > 1 {
+            return self.err(
+                ptr,
+                MappingErrorKind::TwoDirectives,
+                format!(
+                    "has {} directives ({}); a directive object holds exactly one",
+                    names.len(),
+                    names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+                ),
+                Some("split them into separate fields, or nest one inside the other's options".to_owned()),
+            );
+        }
+        let others: Vec<&String> = map
+            .keys()
+            .filter(|k| !k.starts_with('@') && *k != "_metadata")
+            .collect();
+        let Some(name) = names.first() else {
+            return Ok(());
+        };
+        if !others.is_empty() {
+            return self.err(
+                ptr,
+                MappingErrorKind::MixedDirective,
+                format!(
+                    "mixes the directive \"{name}\" with other keys ({}); a directive object holds only its directive",
+                    others.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+                ),
+                Some(format!(
+                    "move the other keys out, or wrap the object in {{\"@literal\": …}} if \"{name}\" is data"
+                )),
+            );
+        }
+        let value = &map[name.as_str()];
+        if !DIRECTIVES.contains(&name.as_str()) {
+            return self.err(
+                ptr,
+                MappingErrorKind::UnknownDirective,
+                format!("unknown directive \"{name}\""),
+                nearest_directive(name).map(|n| format!("did you mean \"{n}\"?")),
+            );
+        }
+        ptr.push(name);
+        let result = self.options(name, value, ptr);
+        ptr.pop();
+        result
+    }
+
+    /// The directive's own validator; `ptr` ends with the directive name.
+    fn options(&mut self, name: &str, v: &Value, ptr: &mut Ptr) -> Checked {
+        use Check::*;
+        use Field::*;
+        match name {
+            "@if" => self.fields(
+                v,
+                ptr,
+                &[
+                    ("exists", Opt(DirOrRaw)),
+                    ("then", Opt(DirOrRaw)),
+                    ("else", Opt(DirOrRaw)),
+                ],
+            ),
+            "@case" => self.fields(v, ptr, &[("operator", Opt(Str)), ("value", Opt(DirOrStr))]),
+            "@replace" => self.fields(
+                v,
+                ptr,
+                &[
+                    ("pattern", Req(StrLen(1, 10))),
+                    ("replacement", Opt(StrLen(0, 10))),
+                    ("value", Req(DirOrStr)),
+                    ("ignorecase", Opt(Bool)),
+                    ("global", Opt(Bool)),
+                ],
+            ),
+            "@arrayPath" => {
+                let Value::Array(items) = v else {
+                    return self.wrong_type(ptr, v, "an array of a path and a shape");
+                };
+                ptr.push("0");
+                let first = self.check(DirOrStr, items.first(), ptr);
+                ptr.pop();
+                first?;
+                match items.get(1) {
+                    Some(shape) => {
+                        ptr.push("1");
+                        let r = self.validate(shape, ptr);
+                        ptr.pop();
+                        r
+                    }
+                    None => Ok(()),
+                }
+            }
+            "@path" | "@template" => self.check(DirOrStr, Some(v), ptr),
+            "@literal" | "@excludeWhenNull" => self.check(DirOrRaw, Some(v), ptr),
+            "@liquid" | "@jmespath" => self.check(Str, Some(v), ptr),
+            "@json" => self.fields(
+                v,
+                ptr,
+                &[("value", Req(DirOrRaw)), ("mode", Req(OneOf(&["encode", "decode"])))],
+            ),
+            "@flatten" => self.fields(v, ptr, &[("separator", Opt(Str)), ("value", Req(DirOrRaw))]),
+            "@merge" => {
+                self.fields(
+                    v,
+                    ptr,
+                    &[("direction", Opt(OneOf(&["left", "right"]))), ("objects", Req(Arr))],
+                )?;
+                let Some(Value::Array(objects)) = v.get("objects") else {
+                    return Ok(());
+                };
+                // The reference stops at the first bad object.
+                for (i, obj) in objects.iter().enumerate() {
+                    ptr.push("objects");
+                    ptr.push(&i.to_string());
+                    let r = self.check(DirOrObj, Some(obj), ptr);
+                    ptr.pop();
+                    ptr.pop();
+                    r?;
+                }
+                Ok(())
+            }
+            "@transform" => self.fields(v, ptr, &[("apply", Req(DirOrObj)), ("mapping", Req(DirOrObj))]),
+            _ => Ok(()),
+        }
+    }
+
+    /// `validateObjectWithFields`: the options must be an object, valid as a whole
+    /// (which stops here when not), then each listed field is checked.
+    fn fields(&mut self, v: &Value, ptr: &mut Ptr, fields: &[(&str, Field)]) -> Checked {
+        let Value::Object(map) = v else {
+            return self.wrong_type(ptr, v, "an object");
+        };
+        if kind(v) == "directive" {
+            return self.wrong_type(ptr, v, "an object of options");
+        }
+        self.object(map, ptr)?;
+        let mut ok = Ok(());
+        for (name, field) in fields {
+            let value = map.get(*name);
+            let r = match (field, value) {
+                (Field::Req(_), None) => self.err(
+                    ptr,
+                    MappingErrorKind::MissingOption,
+                    format!("is missing the option \"{name}\""),
+                    Some(format!("add \"{name}\"")),
+                ),
+                (Field::Req(check) | Field::Opt(check), Some(value)) => {
+                    ptr.push(name);
+                    let r = self.check(*check, Some(value), ptr);
+                    ptr.pop();
+                    r
+                }
+                (Field::Opt(_), None) => Ok(()),
+            };
+            if r.is_err() {
+                ok = Err(());
+            }
+        }
+        ok
+    }
+
+    fn check(&mut self, check: Check, v: Option<&Value>, ptr: &mut Ptr) -> Checked {
+        let Some(v) = v else {
+            // Only `@arrayPath: []` gets here: its path is undefined.
+            return self.err(
+                ptr,
+                MappingErrorKind::WrongType,
+                "should be a string or a directive, but it is missing".to_owned(),
+                None,
+            );
+        };
+        let directive = kind(v) == "directive";
+        match check {
+            Check::DirOrRaw => match v {
+                Value::Object(map) if directive => self.directive(map, ptr),
+                _ => Ok(()),
+            },
+            Check::DirOrStr => match v {
+                Value::Object(map) if directive => self.directive(map, ptr),
+                Value::String(_) => Ok(()),
+                _ => self.wrong_type(ptr, v, "a string or a directive"),
+            },
+            Check::DirOrObj => match v {
+                Value::Object(map) if directive => self.directive(map, ptr),
+                Value::Object(map) => self.object(map, ptr),
+                _ => self.wrong_type(ptr, v, "an object or a directive"),
+            },
+            Check::Str => match v {
+                Value::String(_) => Ok(()),
+                _ => self.wrong_type(ptr, v, "a string"),
+            },
+            Check::StrLen(min, max) => match v {
+                Value::String(s) if js_len(s) < min => self.err(
+                    ptr,
+                    MappingErrorKind::TooShort,
+                    format!(
+                        "should be at least {min} character{} long",
+                        if min == 1 { "" } else { "s" }
+                    ),
+                    None,
+                ),
+                Value::String(s) if js_len(s) > max => self.err(
+                    ptr,
+                    MappingErrorKind::TooLong,
+                    format!("should be at most {max} characters long, but it has {}", js_len(s)),
+                    Some("Segment limits @replace patterns and replacements to 10 characters".to_owned()),
+                ),
+                Value::String(_) => Ok(()),
+                _ => self.wrong_type(ptr, v, "a string"),
+            },
+            Check::Bool => match v {
+                Value::Bool(_) => Ok(()),
+                _ => self.wrong_type(ptr, v, "true or false"),
+            },
+            Check::Arr => match v {
+                Value::Array(_) => Ok(()),
+                _ => self.wrong_type(ptr, v, "an array"),
+            },
+            Check::OneOf(allowed) => match v {
+                // Checked in lower case (the directive then compares exactly).
+                Value::String(s) if allowed.contains(&s.to_lowercase().as_str()) => Ok(()),
+                Value::String(s) => self.err(
+                    ptr,
+                    MappingErrorKind::NotAllowed,
+                    format!("should be one of {}, but it is \"{s}\"", allowed.join(", ")),
+                    None,
+                ),
+                _ => self.wrong_type(ptr, v, &format!("one of {}", allowed.join(", "))),
+            },
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Field {
+    Req(Check),
+    Opt(Check),
+}
+
+#[derive(Clone, Copy)]
+enum Check {
+    DirOrRaw,
+    DirOrStr,
+    DirOrObj,
+    Str,
+    StrLen(usize, usize),
+    Bool,
+    Arr,
+    OneOf(&'static [&'static str]),
+}
