@@ -17,5 +17,5 @@ pub use error::{Error, ErrorKind};
 
 /// The API key of loaded settings, for the one place that sends it.
 pub fn api_key(settings: &encharge_engine::actions::Settings) -> &str {
-    &settings.api_key
+    settings.api_key.expose()
 }

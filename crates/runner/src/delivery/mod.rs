@@ -41,7 +41,7 @@ use order::{Lanes, OrderKey};
 use retry::{AttemptResult, RetryAction, RetryLogic, RetryPolicy, parse_retry_after};
 
 /// The header that carries the API key.
-pub const TOKEN_HEADER: &str = "x-encharge-token";
+pub const TOKEN_HEADER: &str = encharge_engine::actions::TOKEN_HEADER;
 
 /// A request ready to send, without the API key (the [`Delivery`] adds it), so
 /// that a job can be logged, stored or dead-lettered without leaking it.
