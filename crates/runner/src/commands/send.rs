@@ -290,7 +290,9 @@ async fn deliver(
     delivery.finish().await;
     // After a stop the reader gives its last job back and dead-letters it; a reader
     // stuck on a terminal's stdin is left behind.
-    let _ = tokio::time::timeout(Duration::from_secs(2), &mut read_finished).await;
+    if !read_all_input {
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut read_finished).await;
+    }
     signals.abort();
     progress.finish();
     let interrupted = interrupted.load(Ordering::SeqCst);

@@ -567,7 +567,7 @@ async fn deliver(shared: &Shared, job: &Job) -> Outcome {
                 if let Last::Answer { status, .. } = last
                     && shared.rejected_key.set(status).is_ok()
                 {
-                    tracing::error!(status, "Encharge rejected the API key; stopping delivery.");
+                    tracing::debug!(status, "API key refused; delivery stops.");
                 }
                 raise(&shared.stop, Stop::Drain);
                 return give_up(shared, job, Reason::ApiKeyRejected, attempts, last);
