@@ -30,13 +30,14 @@ fn api(settings: &Settings, path: &str) -> String {
     format!("{}{path}", settings.api_url.trim_end_matches('/'))
 }
 
-fn get(url: String) -> Request {
-    Request {
+fn get(url: String) -> Result<Request, Error> {
+    Ok(Request {
         method: reqwest::Method::GET,
-        url,
+        url: reqwest::Url::parse(&url)
+            .map_err(|e| Error::new(ErrorKind::Config, format!("settings.api_url: not a URL: {e}")))?,
         headers: Vec::new(),
         body: None,
-    }
+    })
 }
 
 fn json(body: &[u8], what: &str) -> Result<Value, Error> {
@@ -46,7 +47,7 @@ fn json(body: &[u8], what: &str) -> Result<Value, Error> {
 
 /// `GET /v1/accounts/info`: the account the API key belongs to (Encharge's JSON as is).
 pub async fn check_auth(client: &reqwest::Client, settings: &Settings) -> Result<Value, Error> {
-    let request = get(api(settings, "/v1/accounts/info"));
+    let request = get(api(settings, "/v1/accounts/info"))?;
     let (_, body) = request_with_retries(client, crate::api_key(settings), &request, &ACCOUNT_RETRY).await?;
     json(&body, "GET /v1/accounts/info")
 }
@@ -78,7 +79,7 @@ pub async fn delete_user(client: &reqwest::Client, settings: &Settings, user: &U
 /// `GET /v1/schemas`: the names of the account's object types (e.g. `company`),
 /// the values `createUpdateObject`'s `objectType` may take.
 pub async fn object_types(client: &reqwest::Client, settings: &Settings) -> Result<Vec<String>, Error> {
-    let request = get(api(settings, "/v1/schemas"));
+    let request = get(api(settings, "/v1/schemas"))?;
     let (_, body) = request_with_retries(client, crate::api_key(settings), &request, &ACCOUNT_RETRY).await?;
     let value = json(&body, "GET /v1/schemas")?;
     let objects = value.get("objects").and_then(Value::as_array).ok_or_else(|| {

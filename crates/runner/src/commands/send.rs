@@ -338,7 +338,7 @@ fn read_all(
     } else {
         files.to_vec()
     };
-    let mut names: HashMap<String, Arc<str>> = HashMap::new();
+    let mut names: Names = HashMap::new();
     let mut planned: Vec<Planned<'_>> = Vec::new();
     for path in sources {
         let name: Arc<str> = Arc::from(path.display().to_string());
@@ -405,6 +405,9 @@ fn read_all(
     }
 }
 
+/// Subscription name → (name, action name), shared by every job instead of copied into each.
+type Names = HashMap<String, (Arc<str>, Arc<str>)>;
+
 fn plan_jobs<'d>(
     destination: &'d Destination,
     event: Value,
@@ -412,7 +415,7 @@ fn plan_jobs<'d>(
     line: u64,
     stats: &Stats,
     planned: &mut Vec<Planned<'d>>,
-    names: &mut HashMap<String, Arc<str>>,
+    names: &mut Names,
 ) -> Vec<Job> {
     stats.events.fetch_add(1, Ordering::Relaxed);
     planned.clear();
@@ -427,17 +430,19 @@ fn plan_jobs<'d>(
     let origin = Arc::new(Origin {
         file: Some(Arc::clone(file)),
         line: Some(line),
-        event: Some(event),
+        event: serde_json::to_string(&event).ok().map(String::into_boxed_str),
     });
+    drop(event);
     let mut jobs = Vec::with_capacity(planned.len());
     for p in planned.drain(..) {
         let name = &p.subscription.name;
-        let subscription = match names.get(name) {
-            Some(n) => Arc::clone(n),
+        let (subscription, action) = match names.get(name) {
+            Some((n, a)) => (Arc::clone(n), Arc::clone(a)),
             None => {
                 let n: Arc<str> = Arc::from(name.as_str());
-                names.insert(name.clone(), Arc::clone(&n));
-                n
+                let a: Arc<str> = Arc::from(p.subscription.action.name());
+                names.insert(name.clone(), (Arc::clone(&n), Arc::clone(&a)));
+                (n, a)
             }
         };
         match p.result {
@@ -448,7 +453,7 @@ fn plan_jobs<'d>(
                             request,
                             key: key.clone(),
                             subscription: Arc::clone(&subscription),
-                            action: Arc::from(p.subscription.action.name()),
+                            action: Arc::clone(&action),
                             origin: Arc::clone(&origin),
                         }),
                         Err(e) => invalid(stats, file, line, Some(&subscription), &e.to_string()),
@@ -480,7 +485,7 @@ fn replay_job(value: Value, file: &Arc<str>, line: u64, stats: &Stats) -> Vec<Jo
             origin: Arc::new(Origin {
                 file: letter.file.as_deref().map(Arc::from),
                 line: letter.line,
-                event: letter.event,
+                event: letter.event.map(|e| e.to_string().into_boxed_str()),
             }),
         }],
         Err(e) => {
