@@ -418,7 +418,7 @@ fn the_api_key_appears_in_no_output_log_or_dead_letter() {
         args.extend(["--config", config.to_str().unwrap()]);
         let out = run(&dir, &args, KEY);
         let (stdout, stderr) = text(&out);
-        assert_ne!(out.status.code(), Some(0));
+        assert_eq!(out.status.code(), Some(2));
         assert!(stderr.contains("Encharge rejected the API key"), "{stderr}");
         assert!(!stdout.contains(KEY) && !stderr.contains(KEY), "{args:?}");
     }
@@ -604,4 +604,94 @@ fn account_calls() {
     let err = encharge_runner::fetch_object_types(&wrong).unwrap_err();
     assert_eq!(err.kind(), encharge_runner::ErrorKind::ApiKeyRejected { status: 401 });
     assert!(!err.to_string().contains("wrong-key-00000000"));
+}
+
+#[test]
+fn the_library_reports_every_job_and_keeps_order_per_key() {
+    use encharge_runner::delivery::deadletter::{DeadLetters, Reason};
+    use encharge_runner::delivery::{Delivery, DeliveryOptions, Job, Origin, Outcome, Request, Stats, client};
+    use std::sync::{Arc, Mutex};
+
+    let server = FakeEncharge::start(Faults {
+        api_key: Some(KEY.to_owned()),
+        error_rate: 0.3,
+        reject: vec![Rejection {
+            needle: "\"n\":7,".to_owned(),
+            status: 422,
+            body: "no".to_owned(),
+        }],
+        ..Faults::default()
+    })
+    .unwrap();
+    let dir = workdir("library");
+    let outcomes: Arc<Mutex<Vec<(String, Outcome)>>> = Arc::default();
+    let seen = Arc::clone(&outcomes);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let stats = Arc::new(Stats::default());
+    runtime.block_on(async {
+        let options = DeliveryOptions {
+            concurrency: 4,
+            retry: encharge_runner::delivery::retry::RetryPolicy {
+                backoff: encharge_runner::delivery::retry::Backoff {
+                    initial: Duration::from_millis(5),
+                    max: Duration::from_millis(50),
+                },
+                ..Default::default()
+            },
+            on_done: Some(Arc::new(move |job: &Job, outcome: &Outcome| {
+                let body = String::from_utf8_lossy(job.request.body.as_deref().unwrap_or_default()).into_owned();
+                seen.lock().unwrap().push((body, *outcome));
+            })),
+            ..DeliveryOptions::default()
+        };
+        let dead = Arc::new(DeadLetters::new(dir.join("dead.ndjson"), KEY));
+        let client = client::build(&client::ClientOptions::default()).unwrap();
+        let delivery = Delivery::start(client, KEY, options, dead, Arc::clone(&stats)).unwrap();
+        let submitter = delivery.submitter().unwrap();
+        for n in 0..30 {
+            let key = format!("u:{}", n % 3);
+            let job = Job {
+                request: Request {
+                    method: reqwest::Method::POST,
+                    url: server.ingest_url().parse().unwrap(),
+                    headers: Vec::new(),
+                    body: Some(format!(r#"{{"n":{n},"user":"{key}"}}"#).into()),
+                },
+                key: Some(key.into()),
+                subscription: "S".into(),
+                action: "trackEvent".into(),
+                origin: Arc::new(Origin::default()),
+            };
+            submitter.submit(job).await.unwrap();
+        }
+        drop(submitter);
+        delivery.finish().await;
+    });
+    let outcomes = outcomes.lock().unwrap();
+    assert_eq!(outcomes.len(), 30);
+    let rejected: Vec<&(String, Outcome)> = outcomes
+        .iter()
+        .filter(|(_, o)| {
+            matches!(
+                o,
+                Outcome::DeadLettered {
+                    reason: Reason::Rejected,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(rejected.len(), 1);
+    assert!(rejected[0].0.contains("\"n\":7,"));
+    assert_eq!(Stats::get(&stats.delivered), 29);
+    // Within each key, jobs ended in submission order.
+    for user in 0..3 {
+        let ns: Vec<i64> = outcomes
+            .iter()
+            .filter(|(b, _)| b.contains(&format!("\"u:{user}\"")))
+            .map(|(b, _)| serde_json::from_str::<Value>(b).unwrap()["n"].as_i64().unwrap())
+            .collect();
+        assert!(ns.windows(2).all(|w| w[0] < w[1]), "{ns:?}");
+        assert_eq!(ns.len(), 10);
+    }
 }

@@ -48,13 +48,13 @@ fn with_account<T>(
         .map_err(|e| {
             eprintln!("error: {e}");
             match e.kind() {
-                ErrorKind::Config => USAGE,
+                ErrorKind::Config | ErrorKind::ApiKeyRejected { .. } => USAGE,
                 _ => FAILED,
             }
         })
 }
 
-/// `check-auth`: 0 when Encharge accepts the API key.
+/// `check-auth`: 0 when Encharge accepts the API key, 2 when it rejects it, 1 when it cannot be asked.
 pub fn check_auth(config: Option<&Path>, timeout: Duration) -> u8 {
     match with_account(config, timeout, async |client, settings| {
         account::check_auth(client, settings).await
