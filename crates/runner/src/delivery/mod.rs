@@ -508,14 +508,32 @@ async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
 
 fn spawn_job(shared: &Arc<Shared>, job: Job, done: &mpsc::UnboundedSender<OrderKey>) {
     let shared = Arc::clone(shared);
-    let done = done.clone();
+    let done = Done {
+        key: Some(job.key.clone()),
+        tx: done.clone(),
+    };
     tokio::spawn(async move {
         let outcome = deliver(&shared, &job).await;
         if let Some(on_done) = &shared.options.on_done {
             on_done(&job, &outcome);
         }
-        let _ = done.send(job.key);
+        drop(done);
     });
+}
+
+/// Tells the dispatcher a job has ended, even if its task panicked (an `on_done`
+/// hook, say): otherwise its lane, and `finish`, would wait forever.
+struct Done {
+    key: Option<OrderKey>,
+    tx: mpsc::UnboundedSender<OrderKey>,
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            let _ = self.tx.send(key);
+        }
+    }
 }
 
 /// The last thing an attempt got.
@@ -557,7 +575,7 @@ async fn deliver(shared: &Shared, job: &Job) -> Outcome {
         let (answered, retry_after) = tokio::select! {
             answered = attempt(&shared.client, &shared.token, &job.request) => answered,
             _ = stop.wait_for(|s| *s == Stop::Abort) => {
-                last = Last::NoAnswer { error: "cut off in flight by a second Ctrl-C; it may have arrived".to_owned() };
+                last = Last::NoAnswer { error: "cut off in flight when delivery was aborted; it may have arrived".to_owned() };
                 drop(permit);
                 continue;
             }
