@@ -341,6 +341,21 @@ const PROTOTYPES: &[(u8, &[&str])] = &[
     (BOOLEAN, &["constructor", "toString", "valueOf"]),
 ];
 
+/// Name -> prototype bits, built once: paths can have hundreds of thousands of keys.
+fn builtins() -> &'static std::collections::HashMap<&'static str, u8> {
+    static MAP: std::sync::OnceLock<std::collections::HashMap<&'static str, u8>> =
+        std::sync::OnceLock::new();
+    MAP.get_or_init(|| {
+        let mut map = std::collections::HashMap::new();
+        for (bit, names) in PROTOTYPES {
+            for name in *names {
+                *map.entry(*name).or_insert(0) |= bit;
+            }
+        }
+        map
+    })
+}
+
 /// One key of a path, with what JavaScript would find under it besides own members.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Key {
@@ -363,10 +378,7 @@ impl Key {
         } else {
             None
         };
-        let builtin = PROTOTYPES
-            .iter()
-            .filter(|(_, names)| names.contains(&name))
-            .fold(0, |acc, (bit, _)| acc | bit);
+        let builtin = builtins().get(name).copied().unwrap_or(0);
         Key {
             name: name.into(),
             index,
