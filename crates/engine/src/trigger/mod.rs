@@ -3,9 +3,9 @@
 //! A [`Trigger`] is compiled once from its text and then tested against many events
 //! without allocating. What it accepts behaves exactly as Segment's
 //! `@segment/destination-subscriptions` 3.37.0 (on `@segment/fql-ts` 1.10.1): the
-//! lexer is theirs token for token ([`lex`]), each condition means what their parser
-//! makes of it ([`eval`]), and before accepting we run their parser's reading
-//! ([`segment`]) and require the same tree as ours ([`parse`]). Where Segment
+//! lexer is theirs token for token (`lex.rs`), each condition means what their parser
+//! makes of it (`eval.rs`), and before accepting we run their parser's reading
+//! (`segment.rs`) and require the same tree as ours (`parse.rs`). Where Segment
 //! silently does something the user did not mean and a correct spelling exists
 //! (`and`/`or` mixed without parentheses, `not`, single quotes, unsupported fields or
 //! `match()` patterns...), parsing fails with the position, the reason and the fix.
@@ -191,7 +191,10 @@ impl Trigger {
 
     fn eval(&self, expr: &Expr, event: &Value) -> bool {
         match expr {
-            Expr::Condition(i) => self.conditions.get(*i).is_some_and(|c| c.leaf.eval(event) == Ok(true)),
+            Expr::Condition(i) => self
+                .conditions
+                .get(*i)
+                .is_some_and(|c| c.leaf.eval(event) == Ok(true)),
             Expr::All(children) => children.iter().all(|c| self.eval(c, event)),
             Expr::Any(children) => children.iter().any(|c| self.eval(c, event)),
         }
@@ -229,7 +232,11 @@ fn compile(node: &Node) -> Expr {
         Node::Condition(i) => Expr::Condition(*i),
         Node::Group { or, children, .. } => {
             let children = children.iter().map(|(child, _)| compile(child)).collect();
-            if *or { Expr::Any(children) } else { Expr::All(children) }
+            if *or {
+                Expr::Any(children)
+            } else {
+                Expr::All(children)
+            }
         }
     }
 }
@@ -242,7 +249,9 @@ fn same(node: &Node, parsed: &Parsed, seg: &SegNode) -> bool {
             .first()
             .and_then(Option::as_ref)
             .is_some_and(|only| same(node, parsed, only)),
-        (Node::Condition(i), SegNode::Leaf { at, .. }) => parsed.conditions.get(*i).is_some_and(|c| c.at == *at),
+        (Node::Condition(i), SegNode::Leaf { at, .. }) => {
+            parsed.conditions.get(*i).is_some_and(|c| c.at == *at)
+        }
         (
             Node::Group { or, children, .. },
             SegNode::Group {
@@ -252,10 +261,9 @@ fn same(node: &Node, parsed: &Parsed, seg: &SegNode) -> bool {
         ) => {
             or == seg_or
                 && children.len() == seg_children.len()
-                && children
-                    .iter()
-                    .zip(seg_children)
-                    .all(|((child, _), seg)| seg.as_ref().is_some_and(|seg| same(child, parsed, seg)))
+                && children.iter().zip(seg_children).all(|((child, _), seg)| {
+                    seg.as_ref().is_some_and(|seg| same(child, parsed, seg))
+                })
         }
         _ => false,
     }
