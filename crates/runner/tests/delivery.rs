@@ -511,7 +511,13 @@ fn ctrl_c_finishes_or_dead_letters_what_is_in_flight_and_prints_the_summary() {
     let sample = std::fs::read_to_string(sample_events()).unwrap();
     stdin.write_all(sample.as_bytes()).unwrap();
     stdin.flush().unwrap();
+    let waiting = std::time::Instant::now();
     while server.received() < 2 {
+        if waiting.elapsed() > Duration::from_secs(60) || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("send did not start sending: {:?}", text(&out));
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     let status = Command::new("kill")

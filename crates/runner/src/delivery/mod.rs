@@ -572,6 +572,10 @@ async fn deliver(shared: &Shared, job: &Job) -> Outcome {
             permit = shared.limit.acquire() => permit,
             _ = stop.wait_for(|s| *s != Stop::Running) => continue,
         };
+        // The permit may have come free from a request that just stopped the run (401).
+        if *stop.borrow() != Stop::Running {
+            continue;
+        }
         attempts += 1;
         shared.stats.attempts.fetch_add(1, Ordering::Relaxed);
         let (answered, retry_after) = tokio::select! {
