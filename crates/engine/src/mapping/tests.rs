@@ -265,3 +265,35 @@ fn mappings_are_shareable_between_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Mapping>();
 }
+
+/// Differential testing against Segment's code: `MAPPING_REPLAY=cases.jsonl
+/// cargo test -p encharge-engine --lib replay -- --ignored` writes our answer for
+/// each `{"id","mapping","event"}` line to `cases.jsonl.ours` in the oracle's
+/// format, with the kinds of compile errors, for a script to compare.
+#[test]
+#[ignore = "a tool: needs MAPPING_REPLAY"]
+fn replay() {
+    let Ok(path) = std::env::var("MAPPING_REPLAY") else {
+        return;
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        panic!("cannot read {path}")
+    };
+    let mut out = String::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let Ok(case) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let result = match Mapping::compile(&case["mapping"]) {
+            Err(errs) => json!({"error": {"kinds": errs.iter().map(|e| format!("{:?}", e.kind)).collect::<Vec<_>>(),
+                                          "message": errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")}}),
+            Ok(m) => match m.eval(&case["event"]) {
+                Ok(v) => json!({"output": v.unwrap_or(Value::Null)}),
+                Err(e) => json!({"error": {"kinds": ["Eval"], "message": e.to_string()}}),
+            },
+        };
+        out.push_str(&json!({"id": case["id"], "result": result}).to_string());
+        out.push('\n');
+    }
+    let _ = std::fs::write(format!("{path}.ours"), out);
+}

@@ -254,7 +254,11 @@ impl FilterKind {
                     Lv::Num(n) => n,
                     _ => 50.0,
                 };
-                let ellipsis = if args.len() > 1 { s(&arg(1)) } else { "...".to_owned() };
+                // An undefined argument takes JavaScript's default parameter.
+                let ellipsis = match args.get(1) {
+                    Some(a) if !matches!(a, Lv::Undef) => s(a),
+                    _ => "...".to_owned(),
+                };
                 let count = text.chars().count() as f64;
                 if count <= limit || text.is_empty() {
                     // liquidjs returns the value itself, not its string.

@@ -171,6 +171,7 @@ fn renders_as_liquidjs() {
             "true|true|false|11|a'b|HELLO WORLD|11",
         ),
         ("x \u{a0} {{- s -}} \u{a0}\u{feff} y", "xHello World\u{feff} y"),
+        ("{{ s | truncate: 3, missing }}|{{ s | truncate: 3, nil }}", "...|Hel"),
         ("", ""),
     ];
     for (src, want) in cases {
