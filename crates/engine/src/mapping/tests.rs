@@ -297,3 +297,121 @@ fn replay() {
     }
     let _ = std::fs::write(format!("{path}.ours"), out);
 }
+
+/// Rough speed check of the trackEvent default mapping:
+/// `cargo test --release -p encharge-engine --lib speed -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, run in release mode"]
+fn speed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance");
+    let Ok(text) = std::fs::read_to_string(dir.join("default-mappings.json")) else {
+        return;
+    };
+    let Ok(defaults) = serde_json::from_str::<Value>(&text) else {
+        return;
+    };
+    let Ok(mapping) = Mapping::compile(&defaults["trackEvent"]["mapping"]) else {
+        panic!("compiles")
+    };
+    let Ok(corpus) = std::fs::read_to_string(dir.join("mapping.jsonl")) else {
+        return;
+    };
+    let Some(Ok(case)) = corpus.lines().next().map(serde_json::from_str::<Value>) else {
+        return;
+    };
+    let event = &case["event"];
+    let n = 200_000;
+    if std::env::var("ONLY_BORROWED").is_ok() {
+        for _ in 0..n * 5 {
+            let _ = std::hint::black_box(mapping.eval_borrowed(std::hint::black_box(event)).is_ok());
+        }
+        return;
+    }
+    let start = std::time::Instant::now();
+    let mut size = 0;
+    for _ in 0..n {
+        if let Ok(Some(Value::Object(m))) = mapping.eval(std::hint::black_box(event)) {
+            size += m.len();
+        }
+    }
+    let per = start.elapsed() / n;
+    eprintln!("trackEvent default mapping: {per:?} per event ({size} fields)");
+    let mut slim = defaults["trackEvent"]["mapping"].clone();
+    if let Some(m) = slim.as_object_mut() {
+        m.remove("properties");
+        m.remove("userFields");
+    }
+    let Ok(slim) = Mapping::compile(&slim) else {
+        panic!("compiles")
+    };
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        let _ = std::hint::black_box(slim.eval(std::hint::black_box(event)));
+    }
+    eprintln!("  without properties and userFields: {:?}", start.elapsed() / n);
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        let _ = std::hint::black_box((event["properties"].clone(), event["context"]["traits"].clone()));
+    }
+    eprintln!("  cloning those two alone: {:?}", start.elapsed() / n);
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        let _ = std::hint::black_box(mapping.eval_borrowed(std::hint::black_box(event)).is_ok());
+    }
+    eprintln!("  eval_borrowed: {:?}", start.elapsed() / n);
+    let start = std::time::Instant::now();
+    let mut buf = Vec::with_capacity(4096);
+    for _ in 0..n {
+        buf.clear();
+        if let Ok(m) = mapping.eval_borrowed(std::hint::black_box(event)) {
+            let _ = serde_json::to_writer(&mut buf, &m);
+        }
+    }
+    eprintln!(
+        "  eval_borrowed + serialize to bytes: {:?} ({} bytes)",
+        start.elapsed() / n,
+        buf.len()
+    );
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        buf.clear();
+        if let Ok(v) = mapping.eval(std::hint::black_box(event)) {
+            let _ = serde_json::to_writer(&mut buf, &v);
+        }
+    }
+    eprintln!("  eval + serialize to bytes: {:?}", start.elapsed() / n);
+}
+
+#[test]
+fn borrowed_results_serialize_as_owned_ones() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance/mapping.jsonl");
+    let Ok(corpus) = std::fs::read_to_string(path) else {
+        panic!("corpus")
+    };
+    let mut checked = 0;
+    for line in corpus.lines() {
+        let Ok(case) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let Ok(m) = Mapping::compile(&case["mapping"]) else {
+            continue;
+        };
+        let owned = m.eval(&case["event"]);
+        let borrowed = m.eval_borrowed(&case["event"]);
+        match (owned, borrowed) {
+            (Ok(o), Ok(b)) => {
+                assert_eq!(
+                    serde_json::to_value(&b).ok(),
+                    Some(o.clone().unwrap_or(Value::Null)),
+                    "{}",
+                    case["id"]
+                );
+                assert_eq!(b.into_value(), o, "{}", case["id"]);
+                checked += 1;
+            }
+            (Err(_), Err(_)) => {}
+            (o, b) => panic!("{}: {o:?} vs {b:?}", case["id"]),
+        }
+    }
+    assert!(checked > 200, "{checked}");
+}

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::{Expr, Filtered, Key, Op, Operand, Stmt, Var};
 use crate::js;
-use crate::mapping::value::{Js, array_index, js_trim, write_value_string};
+use crate::mapping::value::{Mapped, array_index, js_trim, write_value_string};
 
 /// A liquidjs value.
 #[derive(Debug, Clone)]
@@ -429,12 +429,12 @@ impl<'a> Scope<'a> {
     }
 }
 
-pub(super) fn render(body: &[Stmt], payload: &Js<'_>) -> Result<String, String> {
+pub(super) fn render(body: &[Stmt], payload: &Mapped<'_>) -> Result<String, String> {
     let env: Cow<'_, Value> = match payload {
-        Js::Ref(v) => Cow::Borrowed(*v),
-        Js::Val(v) => Cow::Borrowed(v),
+        Mapped::Ref(v) => Cow::Borrowed(*v),
+        Mapped::Val(v) => Cow::Borrowed(v),
         // liquidjs's environment defaults to `{}`.
-        Js::Undef => Cow::Owned(Value::Object(Map::new())),
+        Mapped::Undef => Cow::Owned(Value::Object(Map::new())),
         other => Cow::Owned(other.clone().into_value().unwrap_or(Value::Null)),
     };
     let mut scope = Scope {

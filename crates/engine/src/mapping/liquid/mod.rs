@@ -26,7 +26,7 @@ mod eval;
 mod filters;
 
 use self::filters::FilterKind;
-use super::value::Js;
+use super::value::Mapped;
 
 /// A parsed template.
 #[derive(Debug, Clone)]
@@ -216,7 +216,7 @@ impl Liquid {
     }
 
     /// Renders against the payload (liquidjs's environment).
-    pub(crate) fn render(&self, payload: &Js<'_>) -> Result<String, String> {
+    pub(crate) fn render(&self, payload: &Mapped<'_>) -> Result<String, String> {
         eval::render(&self.body, payload)
     }
 }

@@ -14,7 +14,7 @@ fn event() -> Value {
 fn render(src: &str) -> Result<String, String> {
     let event = event();
     match Liquid::parse(src) {
-        Ok(t) => t.render(&Js::Ref(&event)),
+        Ok(t) => t.render(&Mapped::Ref(&event)),
         Err(LiquidError::Fails(m)) => Err(format!("fails: {m}")),
         Err(LiquidError::Unsupported(m)) => Err(format!("unsupported: {m}")),
     }
