@@ -256,15 +256,21 @@ impl serde::Serialize for Mapped<'_> {
 /// `String(value)` of a JSON value, appended to `out` (the buffer-writing form of
 /// [`js::to_string`], so templates do not allocate per placeholder).
 pub(crate) fn write_value_string(v: &Value, out: &mut String) {
+    write_value_string_at(v, out, 0);
+}
+
+/// Arrays nested deeper than [`MAX_DATA_DEPTH`] (which parsed JSON never is) print nothing.
+fn write_value_string_at(v: &Value, out: &mut String, depth: usize) {
     match v {
         Value::String(s) => out.push_str(s),
+        Value::Array(_) if depth > MAX_DATA_DEPTH => {}
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
                 if !item.is_null() {
-                    write_value_string(item, out);
+                    write_value_string_at(item, out, depth + 1);
                 }
             }
         }
