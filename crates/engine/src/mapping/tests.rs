@@ -836,7 +836,7 @@ fn deep_mappings_and_events_fail_cleanly() {
     let mut stack = vec![event];
     while let Some(mut v) = stack.pop() {
         match &mut v {
-            Value::Array(items) => stack.extend(items.drain(..)),
+            Value::Array(items) => stack.append(items),
             Value::Object(map) => stack.extend(std::mem::take(map).into_iter().map(|(_, v)| v)),
             _ => {}
         }
