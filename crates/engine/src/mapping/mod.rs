@@ -10,6 +10,16 @@
 //!
 //! Where we knowingly differ (SPEC rule 2): an `@if` whose `else` is a falsy
 //! literal (`0`, `""`, `false`, `null`) is rejected, because Segment ignores it.
+//! `@liquid` accepts a subset of Liquid (see the `liquid` module) and rejects the
+//! rest at load time. Beyond the corpus, JavaScript leaks we do not copy:
+//! properties inherited from prototypes (`$.properties.constructor` is a function
+//! there, missing here); half of a surrogate pair (from indexing or spreading a
+//! string with an emoji) becomes U+FFFD; integers above 2^53 print with all their
+//! digits, as everywhere in this crate (`crate::js`).
+//!
+//! [`Mapping::eval`] returns owned JSON. [`Mapping::eval_borrowed`] returns a
+//! [`Mapped`] that borrows from the event, for planners that serialize request
+//! bodies straight from it: no copy of `properties` or `traits` per event.
 //!
 //! ```
 //! use encharge_engine::mapping::Mapping;
