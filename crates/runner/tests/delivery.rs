@@ -396,6 +396,22 @@ fn a_401_stops_the_run_with_one_message() {
     let letters = dead_letters(&dir.join("dead-letters.ndjson"));
     assert!(letters.len() >= sent, "{} dead letters, {sent} sent", letters.len());
     assert!(letters.iter().all(|l| l["reason"] == "api_key_rejected"));
+
+    // A short input is read whole before the first answer: the 401 still stops it all.
+    let one = dir.join("one.ndjson");
+    std::fs::write(
+        &one,
+        r#"{"type":"track","event":"Signed Up","userId":"u1","messageId":"m1","timestamp":"2026-12-03T15:34:29.672Z"}"#,
+    )
+    .unwrap();
+    let out = send(&dir, &config, &["--dead-letter", "short.ndjson"], &one);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("error: Encharge rejected the API key (HTTP 401)"),
+        "{stderr}"
+    );
+    assert_eq!(dead_letters(&dir.join("short.ndjson")).len(), 1);
 }
 
 #[test]

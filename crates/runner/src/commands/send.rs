@@ -263,6 +263,7 @@ async fn deliver(
     }
     let progress = Progress::start(Arc::clone(&stats), progress_interval);
     let stopper = delivery.stopper();
+    let after_finish = delivery.stopper();
     let interrupted = Arc::new(AtomicBool::new(false));
     let signals = {
         let (reading, interrupted) = (Arc::clone(&reading), Arc::clone(&interrupted));
@@ -288,8 +289,9 @@ async fn deliver(
         _ = &mut read_finished => true,
         _ = stop_watch.stopped() => false,
     };
-    let rejected_key = delivery.api_key_rejected();
     delivery.finish().await;
+    // Read after the last request has ended: a 401 may come after all input was read.
+    let rejected_key = after_finish.api_key_rejected();
     // After a stop the reader gives its last job back and dead-letters it; a reader
     // stuck on a terminal's stdin is left behind.
     if !read_all_input {

@@ -443,6 +443,11 @@ impl Stopper {
     pub fn stop(&self, stop: Stop) {
         raise(&self.0.stop, stop);
     }
+
+    /// See [`Delivery::api_key_rejected`]; still answers after [`Delivery::finish`].
+    pub fn api_key_rejected(&self) -> Option<u16> {
+        self.0.rejected_key.get().copied()
+    }
 }
 
 fn raise(stop: &watch::Sender<Stop>, to: Stop) {
