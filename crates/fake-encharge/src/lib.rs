@@ -517,3 +517,55 @@ pub fn faults_from_args(args: &[String]) -> Result<(Faults, u16), String> {
     }
     Ok((faults, port))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    fn exchange(server: &FakeEncharge, request: &str) -> String {
+        let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    }
+
+    const POST: &str =
+        "POST /v1 HTTP/1.1\r\nhost: x\r\nx-encharge-token: k\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+
+    #[test]
+    fn a_dropped_connection_gets_no_answer_at_all() {
+        let server = FakeEncharge::start(Faults {
+            drop_rate: 1.0,
+            ..Faults::default()
+        })
+        .unwrap();
+        assert_eq!(exchange(&server, POST), "");
+        assert_eq!(server.requests()[0].answer, Answer::Dropped);
+    }
+
+    #[test]
+    fn faults_in_their_order() {
+        let server = FakeEncharge::start(Faults {
+            api_key: Some("k".to_owned()),
+            throttle_first: 1,
+            retry_after: Some("2".to_owned()),
+            ..Faults::default()
+        })
+        .unwrap();
+        let first = exchange(&server, POST);
+        assert!(first.starts_with("HTTP/1.1 429"), "{first}");
+        assert!(first.to_ascii_lowercase().contains("retry-after: 2"), "{first}");
+        assert!(exchange(&server, POST).starts_with("HTTP/1.1 200"));
+        let wrong = POST.replace("x-encharge-token: k", "x-encharge-token: nope");
+        assert!(exchange(&server, &wrong).starts_with("HTTP/1.1 401"));
+        let recorded = server.requests();
+        assert_eq!(recorded.len(), 3);
+        assert_eq!(recorded[1].json(), Some(serde_json::json!({})));
+        assert_eq!(recorded[1].header("X-Encharge-Token"), Some("k"));
+        assert_eq!((server.received(), server.accepted()), (3, 1));
+    }
+}

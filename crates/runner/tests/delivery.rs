@@ -27,12 +27,29 @@ fn sample_events() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/analytics-python.ndjson")
 }
 
-/// A fresh directory for one test.
-fn workdir(name: &str) -> PathBuf {
+/// A fresh directory for one test, removed when the test passes.
+struct Workdir(PathBuf);
+
+impl std::ops::Deref for Workdir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn workdir(name: &str) -> Workdir {
     let dir = std::env::temp_dir().join(format!("encharge-delivery-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Workdir(dir)
 }
 
 /// Segment's five presets, pointed at the server; the key comes from the environment.
@@ -498,7 +515,7 @@ fn ctrl_c_finishes_or_dead_letters_what_is_in_flight_and_prints_the_summary() {
     let dir = workdir("ctrl-c");
     let config = config(&dir, &server);
     let mut child = Command::new(bin())
-        .current_dir(&dir)
+        .current_dir(&*dir)
         .args(["send", "--config", config.to_str().unwrap(), "--concurrency", "2"])
         .env("ENCHARGE_API_KEY", KEY)
         .stdin(Stdio::piped())
@@ -511,7 +528,13 @@ fn ctrl_c_finishes_or_dead_letters_what_is_in_flight_and_prints_the_summary() {
     let sample = std::fs::read_to_string(sample_events()).unwrap();
     stdin.write_all(sample.as_bytes()).unwrap();
     stdin.flush().unwrap();
+    let waiting = std::time::Instant::now();
     while server.received() < 2 {
+        if waiting.elapsed() > Duration::from_secs(60) || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("send did not start sending: {:?}", text(&out));
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     let status = Command::new("kill")

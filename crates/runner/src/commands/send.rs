@@ -228,6 +228,8 @@ struct Report {
 #[derive(Default)]
 struct Reading {
     stop: AtomicBool,
+    /// Every input was read to its end.
+    complete: AtomicBool,
     position: std::sync::Mutex<(String, u64)>,
 }
 
@@ -296,7 +298,7 @@ async fn deliver(
     signals.abort();
     progress.finish();
     let interrupted = interrupted.load(Ordering::SeqCst);
-    let stopped_at = (!read_all_input || interrupted || rejected_key.is_some()).then(|| {
+    let stopped_at = (!reading.complete.load(Ordering::SeqCst)).then(|| {
         reading
             .position
             .lock()
@@ -403,6 +405,7 @@ fn read_all(
             return;
         }
     }
+    reading.complete.store(true, Ordering::SeqCst);
 }
 
 /// Subscription name → (name, action name), shared by every job instead of copied into each.
@@ -627,6 +630,8 @@ fn print_summary(report: &Report, stats: &Stats, dead_letters: &DeadLetters, rep
             out,
             "Stopped early: reading stopped at {file}, line {line}; what follows was not read."
         );
+    } else if report.interrupted {
+        let _ = writeln!(out, "Interrupted after the whole input was read.");
     }
     let written = dead_letters.written();
     if written > 0 {

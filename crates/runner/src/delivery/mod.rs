@@ -42,6 +42,8 @@ use retry::{AttemptResult, RetryAction, RetryLogic, RetryPolicy, parse_retry_aft
 
 /// The header that carries the API key.
 pub const TOKEN_HEADER: &str = encharge_engine::actions::TOKEN_HEADER;
+/// The same, parsed once rather than per request.
+const TOKEN_HEADER_NAME: HeaderName = HeaderName::from_static("x-encharge-token");
 
 /// A request ready to send, without the API key (the [`Delivery`] adds it), so
 /// that a job can be logged, stored or dead-lettered without leaking it.
@@ -570,6 +572,10 @@ async fn deliver(shared: &Shared, job: &Job) -> Outcome {
             permit = shared.limit.acquire() => permit,
             _ = stop.wait_for(|s| *s != Stop::Running) => continue,
         };
+        // The permit may have come free from a request that just stopped the run (401).
+        if *stop.borrow() != Stop::Running {
+            continue;
+        }
         attempts += 1;
         shared.stats.attempts.fetch_add(1, Ordering::Relaxed);
         let (answered, retry_after) = tokio::select! {
@@ -719,7 +725,7 @@ fn dead_letter(
 async fn attempt(client: &reqwest::Client, token: &HeaderValue, request: &Request) -> (Last, Option<Duration>) {
     let mut builder = client
         .request(request.method.clone(), request.url.clone())
-        .header(TOKEN_HEADER, token.clone());
+        .header(TOKEN_HEADER_NAME, token.clone());
     for (name, value) in &request.headers {
         builder = builder.header(name.clone(), value.clone());
     }
@@ -832,5 +838,40 @@ pub async fn request_with_retries(
                 tokio::time::sleep(delay).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_header_names_agree() {
+        assert_eq!(TOKEN_HEADER_NAME.as_str(), TOKEN_HEADER);
+    }
+
+    #[test]
+    fn requests_lose_the_key_and_keep_the_rest() {
+        let planned = PlannedRequest {
+            method: "POST",
+            url: "http://127.0.0.1:9/v1".to_owned(),
+            headers: vec![
+                (TOKEN_HEADER, "secret-key-123".to_owned()),
+                ("content-type", "application/json".to_owned()),
+            ],
+            body: Some(serde_json::json!({"b": 1, "a": 2})),
+        };
+        let request = Request::from_planned(&planned).unwrap();
+        assert_eq!(request.headers.len(), 1);
+        assert_eq!(request.body.as_deref(), Some(&br#"{"b":1,"a":2}"#[..]));
+        let stored = request.stored();
+        assert!(!serde_json::to_string(&stored).unwrap().contains("secret-key-123"));
+        let back = Request::from_stored(&stored).unwrap();
+        assert_eq!(
+            (back.method, back.url, back.body),
+            (request.method, request.url, request.body)
+        );
+        assert!(token("line\nbreak").is_err());
+        assert!(format!("{:?}", token("secret-key-123").unwrap()).contains("Sensitive"));
     }
 }
