@@ -8,6 +8,7 @@
 use encharge_runner::account::User;
 use encharge_runner::commands;
 use encharge_runner::commands::send::SendOptions;
+use encharge_runner::serve::ServeOptions;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +80,21 @@ enum Command {
         after_help = "Example:\n  ENCHARGE_API_KEY=... encharge-actions send --config mappings/ events.ndjson\n  encharge-actions send --replay dead-letters.ndjson"
     )]
     Send(SendArgs),
+    /// Run a Segment-compatible ingest server that queues events on disk and delivers them.
+    ///
+    /// Segment's client libraries (and anything that speaks Segment's tracking
+    /// API) post to /v1/batch, /v1/track, /v1/identify, /v1/page, /v1/screen,
+    /// /v1/group and /v1/alias, with a write key as the basic-auth user name. An
+    /// event is synced to the queue in --data-dir before the 200 goes out, then
+    /// planned with the config and delivered as `send` does (retries, per-user
+    /// order, dead letters in DATA_DIR/dead-letters.ndjson). The config is
+    /// reloaded on SIGHUP or when its files change (a config that does not load is
+    /// refused, the old one keeps running). GET /healthz, GET /metrics (Prometheus).
+    /// SIGTERM stops accepting; what is not delivered stays queued for the next start.
+    #[command(
+        after_help = "Example:\n  ENCHARGE_API_KEY=... encharge-actions serve --config mappings/ --listen 127.0.0.1:8088 --data-dir /var/lib/encharge-actions --write-key WRITE_KEY"
+    )]
+    Serve(ServeArgs),
     /// Check the API key: GET /v1/accounts/info.
     CheckAuth(AccountArgs),
     /// Delete a user from Encharge (by userId or anonymousId).
@@ -134,6 +150,58 @@ struct SendArgs {
 }
 
 #[derive(Args)]
+struct ServeArgs {
+    /// Config file or directory of *.yaml files.
+    #[arg(short, long, value_name = "PATH")]
+    config: PathBuf,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8088")]
+    listen: String,
+    /// Directory of the durable queue and the dead-letter file (created if missing).
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// A write key clients may use (repeat for several).
+    #[arg(
+        long = "write-key",
+        value_name = "KEY",
+        env = "ENCHARGE_WRITE_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    write_keys: Vec<String>,
+    /// Requests to Encharge in flight at most.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    concurrency: usize,
+    /// Attempts per request, the first one included.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    max_attempts: u32,
+    /// No retry starts later than this after a request's first attempt.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    retry_window: Duration,
+    /// Wait before the first retry; it doubles after each (with jitter), up to 30s.
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = duration)]
+    backoff: Duration,
+    /// Timeout of one attempt to Encharge.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    timeout: Duration,
+    /// Open client connections at most; more wait in the listen backlog.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    max_connections: usize,
+    /// Time a client has to send a request's headers, and again its body.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    read_timeout: Duration,
+    /// How often to check the config files for changes (0s: reload on SIGHUP only).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration)]
+    reload_interval: Duration,
+    /// After SIGTERM, how long delivery may go on before the process exits (the rest stays queued).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    shutdown_grace: Duration,
+    /// Keep delivered queue segments in DATA_DIR/queue/delivered/ (for audits and tests).
+    #[arg(long)]
+    keep_delivered: bool,
+}
+
+#[derive(Args)]
 struct AccountArgs {
     /// Config file or directory (for settings.api_key and api_url; default: the embedded presets).
     #[arg(short, long, value_name = "PATH")]
@@ -163,6 +231,22 @@ fn main() -> ExitCode {
             backoff: args.backoff,
             timeout: args.timeout,
             ..SendOptions::default()
+        }),
+        Command::Serve(a) => encharge_runner::serve::run(&ServeOptions {
+            config: a.config,
+            listen: a.listen,
+            data_dir: a.data_dir,
+            write_keys: a.write_keys,
+            concurrency: a.concurrency,
+            max_attempts: a.max_attempts,
+            retry_window: a.retry_window,
+            backoff: a.backoff,
+            timeout: a.timeout,
+            max_connections: a.max_connections,
+            read_timeout: a.read_timeout,
+            reload_interval: a.reload_interval,
+            shutdown_grace: a.shutdown_grace,
+            keep_delivered: a.keep_delivered,
         }),
         Command::CheckAuth(a) => commands::account::check_auth(a.config.as_deref(), a.timeout),
         Command::Delete {
