@@ -46,13 +46,15 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let server = match fake_encharge::FakeEncharge::start_on(SocketAddr::from(([127, 0, 0, 1], port)), faults, record.is_some()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot listen: {e}");
-            return std::process::ExitCode::from(1);
-        }
-    };
+    let server =
+        match fake_encharge::FakeEncharge::start_on(SocketAddr::from(([127, 0, 0, 1], port)), faults, record.is_some())
+        {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: cannot listen: {e}");
+                return std::process::ExitCode::from(1);
+            }
+        };
     let mut err = std::io::stderr();
     let _ = writeln!(
         err,
