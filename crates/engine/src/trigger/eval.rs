@@ -62,14 +62,7 @@ pub(crate) fn string_to_number(s: &str) -> f64 {
     if t.is_empty() {
         return 0.0;
     }
-    for (prefix, radix) in [
-        ("0x", 16),
-        ("0X", 16),
-        ("0o", 8),
-        ("0O", 8),
-        ("0b", 2),
-        ("0B", 2),
-    ] {
+    for (prefix, radix) in [("0x", 16), ("0X", 16), ("0o", 8), ("0O", 8), ("0b", 2), ("0B", 2)] {
         if let Some(digits) = t.strip_prefix(prefix) {
             if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
                 return f64::NAN;
@@ -136,13 +129,7 @@ fn is_js_space(c: char) -> bool {
     matches!(
         c,
         '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-            ..='\u{200a}'
-                | '\u{2028}'
-                | '\u{2029}'
-                | '\u{202f}'
-                | '\u{205f}'
-                | '\u{3000}'
-                | '\u{feff}'
+            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
     )
 }
 
@@ -353,13 +340,9 @@ pub(crate) struct Key {
 
 impl Key {
     fn new(name: &str) -> Key {
-        let canonical =
-            name == "0" || (!name.starts_with('0') && name.bytes().all(|b| b.is_ascii_digit()));
+        let canonical = name == "0" || (!name.starts_with('0') && name.bytes().all(|b| b.is_ascii_digit()));
         let index = if canonical {
-            name.parse::<u32>()
-                .ok()
-                .filter(|i| *i != u32::MAX)
-                .map(|i| i as usize)
+            name.parse::<u32>().ok().filter(|i| *i != u32::MAX).map(|i| i as usize)
         } else {
             None
         };
@@ -583,24 +566,12 @@ impl Test {
             Test::Le(x) => num(&|n| n <= *x),
             Test::Gt(x) => num(&|n| n > *x),
             Test::Ge(x) => num(&|n| n >= *x),
-            Test::Contains(e) => {
-                text(&|s| s.contains(e.as_str()), &|u| e.unit_is(u, true)) == Some(true)
-            }
-            Test::NotContains(e) => {
-                text(&|s| s.contains(e.as_str()), &|u| e.unit_is(u, true)) == Some(false)
-            }
-            Test::StartsWith(e) => {
-                text(&|s| s.starts_with(e.as_str()), &|u| e.unit_is(u, true)) == Some(true)
-            }
-            Test::NotStartsWith(e) => {
-                text(&|s| s.starts_with(e.as_str()), &|u| e.unit_is(u, true)) == Some(false)
-            }
-            Test::EndsWith(e) => {
-                text(&|s| s.ends_with(e.as_str()), &|u| e.unit_is(u, true)) == Some(true)
-            }
-            Test::NotEndsWith(e) => {
-                text(&|s| s.ends_with(e.as_str()), &|u| e.unit_is(u, true)) == Some(false)
-            }
+            Test::Contains(e) => text(&|s| s.contains(e.as_str()), &|u| e.unit_is(u, true)) == Some(true),
+            Test::NotContains(e) => text(&|s| s.contains(e.as_str()), &|u| e.unit_is(u, true)) == Some(false),
+            Test::StartsWith(e) => text(&|s| s.starts_with(e.as_str()), &|u| e.unit_is(u, true)) == Some(true),
+            Test::NotStartsWith(e) => text(&|s| s.starts_with(e.as_str()), &|u| e.unit_is(u, true)) == Some(false),
+            Test::EndsWith(e) => text(&|s| s.ends_with(e.as_str()), &|u| e.unit_is(u, true)) == Some(true),
+            Test::NotEndsWith(e) => text(&|s| s.ends_with(e.as_str()), &|u| e.unit_is(u, true)) == Some(false),
             Test::Exists => seen.exists(),
             Test::NotExists => !seen.exists(),
             Test::IsTrue => matches!(seen, Seen::Json(Value::Bool(true))),
@@ -653,17 +624,9 @@ impl Leaf {
 /// The condition types of Segment's parser, by the first `.`-segment of a word.
 pub(crate) fn condition_root(word: &str) -> Option<&'static str> {
     let first = word.split('.').next().unwrap_or(word);
-    [
-        "type",
-        "event",
-        "name",
-        "userId",
-        "properties",
-        "traits",
-        "context",
-    ]
-    .into_iter()
-    .find(|r| *r == first)
+    ["type", "event", "name", "userId", "properties", "traits", "context"]
+        .into_iter()
+        .find(|r| *r == first)
 }
 
 /// `word.replace(/^(root)\./, '')`: the path under `properties`/`traits`/`context`.
@@ -727,12 +690,7 @@ pub(crate) fn function_field(word: &str) -> Option<Field> {
 }
 
 /// The node of `contains(<word>, <value>)` / `match(<word>, <value>)`, negated with `!`.
-pub(crate) fn function_leaf(
-    function: &str,
-    negate: bool,
-    word: &str,
-    value: &Token,
-) -> Option<Leaf> {
+pub(crate) fn function_leaf(function: &str, negate: bool, word: &str, value: &Token) -> Option<Leaf> {
     let field = function_field(word)?;
     let text = JsVal::of(value).to_js_string();
     let (operator, expected) = if function == "contains" {
@@ -740,11 +698,7 @@ pub(crate) fn function_leaf(
     } else if value.text.ends_with("*\"") {
         // `String(value).slice(0, -1)`: drops the last UTF-16 unit, the `*`.
         (
-            if negate {
-                "not_starts_with"
-            } else {
-                "starts_with"
-            },
+            if negate { "not_starts_with" } else { "starts_with" },
             utf16_slice(&text, 0, 1),
         )
     } else {
@@ -794,8 +748,7 @@ mod tests {
             assert_eq!(string_to_number(s), *want, "{s:?}");
         }
         for s in [
-            "abc", "-", "+", ".", "1_000", "inf", "nan", "-0x10", "1e", "e5", "0x", "1 2",
-            "infinity",
+            "abc", "-", "+", ".", "1_000", "inf", "nan", "-0x10", "1e", "e5", "0x", "1 2", "infinity",
         ] {
             assert!(string_to_number(s).is_nan(), "{s:?}");
         }
@@ -878,17 +831,8 @@ mod tests {
             test,
         };
         assert_eq!(leaf(Test::Eq(Text::new("a".into()))).eval(&event), Ok(true));
-        assert_eq!(
-            leaf(Test::Contains(Text::new(String::new()))).eval(&event),
-            Ok(true)
-        );
-        assert_eq!(
-            leaf(Test::Contains(Text::new("ab".into()))).eval(&event),
-            Ok(false)
-        );
-        assert_eq!(
-            leaf(Test::NotContains(Text::new("b".into()))).eval(&event),
-            Ok(true)
-        );
+        assert_eq!(leaf(Test::Contains(Text::new(String::new()))).eval(&event), Ok(true));
+        assert_eq!(leaf(Test::Contains(Text::new("ab".into()))).eval(&event), Ok(false));
+        assert_eq!(leaf(Test::NotContains(Text::new("b".into()))).eval(&event), Ok(true));
     }
 }
