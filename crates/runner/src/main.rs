@@ -60,6 +60,16 @@ enum Command {
         #[arg(value_name = "FILES")]
         files: Vec<PathBuf>,
     },
+    /// Write the JSON Schemas of config files and test files, for editors.
+    ///
+    /// destination.schema.json describes config files, test-case.schema.json the
+    /// test files of `encharge-actions test`. Point YAML files at them with a
+    /// `# yaml-language-server: $schema=...` first line.
+    Schema {
+        /// The directory to write them into.
+        #[arg(long, value_name = "DIR", default_value = "schemas")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -67,6 +77,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Map { config, explain, files } => commands::map::run(config.as_deref(), explain, &files),
         Command::Eval { files } => commands::eval::run(&files),
+        Command::Schema { out } => commands::schema::run(&out),
     };
     ExitCode::from(code)
 }

@@ -25,7 +25,10 @@ fn run_case(dir: &Path) -> (PathBuf, String) {
     let config_path = dir.join("subscriptions.yaml");
     let text = std::fs::read_to_string(&config_path).unwrap();
     let files = vec![("subscriptions.yaml".to_owned(), text)];
-    let options = LoadOptions { env: &test_env, require_api_key: false };
+    let options = LoadOptions {
+        env: &test_env,
+        require_api_key: false,
+    };
     match load(&files, &options) {
         Err(problems) => {
             let rendered: String = problems.iter().map(|p| format!("{p}\n")).collect();
@@ -46,8 +49,11 @@ fn run_case(dir: &Path) -> (PathBuf, String) {
 #[test]
 fn golden_cases() {
     let bless = std::env::var_os("BLESS").is_some();
-    let mut dirs: Vec<PathBuf> =
-        std::fs::read_dir(root().join("golden")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("golden"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
     dirs.sort();
     assert!(!dirs.is_empty(), "no golden cases found");
     let mut failures = Vec::new();
@@ -59,7 +65,11 @@ fn golden_cases() {
         if !bless && is_error_case != produced_error {
             failures.push(format!(
                 "{name}: {} but the case name {} with err_",
-                if produced_error { "the config was rejected" } else { "the config loaded" },
+                if produced_error {
+                    "the config was rejected"
+                } else {
+                    "the config loaded"
+                },
                 if is_error_case { "starts" } else { "does not start" }
             ));
             continue;
@@ -70,7 +80,10 @@ fn golden_cases() {
         }
         let want = std::fs::read_to_string(&expect_path).unwrap_or_default();
         if want != got {
-            failures.push(format!("{name}:\n--- expected ({})\n{want}--- got\n{got}", expect_path.display()));
+            failures.push(format!(
+                "{name}:\n--- expected ({})\n{want}--- got\n{got}",
+                expect_path.display()
+            ));
         }
     }
     assert!(
@@ -87,7 +100,10 @@ fn golden_cases() {
 #[test]
 fn real_events_match_segment() {
     let files = vec![("presets.yaml".to_owned(), encharge_runner::config::PRESETS.to_owned())];
-    let options = LoadOptions { env: &test_env, require_api_key: true };
+    let options = LoadOptions {
+        env: &test_env,
+        require_api_key: true,
+    };
     let loaded = load(&files, &options).unwrap();
     let events = std::fs::read(root().join("data/analytics-python.ndjson")).unwrap();
     let mut out = Vec::new();
@@ -97,7 +113,9 @@ fn real_events_match_segment() {
     let mut got: std::collections::BTreeMap<u64, Vec<Value>> = Default::default();
     for line in String::from_utf8(out).unwrap().lines() {
         let v: Value = serde_json::from_str(line).unwrap();
-        got.entry(v["line"].as_u64().unwrap()).or_default().push(v["request"].clone());
+        got.entry(v["line"].as_u64().unwrap())
+            .or_default()
+            .push(v["request"].clone());
     }
     let expected = std::fs::read_to_string(root().join("data/analytics-python.expected.ndjson")).unwrap();
     let mut checked = 0;
@@ -115,7 +133,9 @@ fn real_events_match_segment() {
 
 /// Method, URL, body and the two headers that matter; the key is redacted in `map` output.
 fn comparable(r: &Value) -> Value {
-    let token = r["headers"]["x-encharge-token"].as_str().map(|t| if t.is_empty() { "" } else { "***" });
+    let token = r["headers"]["x-encharge-token"]
+        .as_str()
+        .map(|t| if t.is_empty() { "" } else { "***" });
     serde_json::json!({
         "method": r["method"], "url": r["url"], "body": r["body"],
         "content-type": r["headers"]["content-type"], "token": token,

@@ -2,6 +2,7 @@
 
 pub mod eval;
 pub mod map;
+pub mod schema;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
