@@ -10,7 +10,7 @@ use encharge_runner::commands;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// Send Segment-spec analytics events to Encharge, driven by YAML subscriptions.
 ///
@@ -60,6 +60,24 @@ enum Command {
         #[arg(value_name = "FILES")]
         files: Vec<PathBuf>,
     },
+    /// Check configs: the JSON Schema and every check of loading, all problems reported.
+    ///
+    /// Each FILE_OR_DIR is one config (a file, or a directory of *.yaml files).
+    /// Each problem is printed as `file:line:column: error|warning: message`, with
+    /// the subscription and field, and on a terminal the line with a caret under
+    /// the offending text. Exit code 0 when there is no error (warnings allowed),
+    /// 2 otherwise.
+    #[command(
+        after_help = "Example:\n  encharge-actions validate mappings/\n  encharge-actions validate --format json config.yaml"
+    )]
+    Validate {
+        /// `text` for people, `json` for tools.
+        #[arg(long, value_enum, default_value = "text")]
+        format: FormatArg,
+        /// Config files or directories.
+        #[arg(value_name = "FILE_OR_DIR", required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Write the JSON Schemas of config files and test files, for editors.
     ///
     /// destination.schema.json describes config files, test-case.schema.json the
@@ -72,12 +90,25 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Text,
+    Json,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Map { config, explain, files } => commands::map::run(config.as_deref(), explain, &files),
         Command::Eval { files } => commands::eval::run(&files),
         Command::Schema { out } => commands::schema::run(&out),
+        Command::Validate { format, paths } => commands::validate::run(
+            &paths,
+            match format {
+                FormatArg::Text => commands::validate::Format::Text,
+                FormatArg::Json => commands::validate::Format::Json,
+            },
+        ),
     };
     ExitCode::from(code)
 }

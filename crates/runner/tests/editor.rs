@@ -23,7 +23,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// Bounds a wait for the server, so that a hung server fails the test instead of CI.
@@ -108,7 +111,13 @@ impl Server {
                         Value::Array(
                             items
                                 .iter()
-                                .map(|i| if i["section"] == "yaml" { settings()["yaml"].clone() } else { Value::Null })
+                                .map(|i| {
+                                    if i["section"] == "yaml" {
+                                        settings()["yaml"].clone()
+                                    } else {
+                                        Value::Null
+                                    }
+                                })
                                 .collect(),
                         )
                     }
@@ -154,10 +163,12 @@ impl Server {
             "textDocument/didOpen",
             json!({"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": text}}),
         );
-        let published = self.wait_for(|m| {
-            m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == json!(uri)
-        });
-        published["params"]["diagnostics"].as_array().cloned().unwrap_or_default()
+        let published =
+            self.wait_for(|m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == json!(uri));
+        published["params"]["diagnostics"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
@@ -245,7 +256,13 @@ fn expectations(path: &Path) -> Vec<(u64, String)> {
 fn show(diagnostics: &[Value]) -> String {
     diagnostics
         .iter()
-        .map(|d| format!("  line {}: {}", d["range"]["start"]["line"].as_u64().unwrap_or(0) + 1, d["message"]))
+        .map(|d| {
+            format!(
+                "  line {}: {}",
+                d["range"]["start"]["line"].as_u64().unwrap_or(0) + 1,
+                d["message"]
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -276,7 +293,8 @@ fn editor_sees_what_validate_sees() {
         assert!(!expected.is_empty(), "{} has no `# expect:` line", path.display());
         for (line, want) in &expected {
             let hit = diagnostics.iter().any(|d| {
-                d["range"]["start"]["line"] == json!(line) && d["message"].as_str().unwrap_or("").contains(want.as_str())
+                d["range"]["start"]["line"] == json!(line)
+                    && d["message"].as_str().unwrap_or("").contains(want.as_str())
             });
             assert!(
                 hit,
@@ -317,15 +335,29 @@ fn editor_completes_the_fields_of_the_chosen_action() {
         json!({"textDocument": {"uri": file_uri(&path)}, "position": {"line": 7, "character": 6}}),
     );
     let _ = std::fs::remove_dir_all(&dir);
-    let items = result.get("items").or(Some(&result)).and_then(Value::as_array).cloned().unwrap_or_default();
+    let items = result
+        .get("items")
+        .or(Some(&result))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let labels: Vec<&str> = items.iter().filter_map(|i| i["label"].as_str()).collect();
     for field in ["email", "userId", "segmentAnonymousId", "user"] {
-        assert!(labels.contains(&field), "completion should offer {field}; it offers {labels:?}");
+        assert!(
+            labels.contains(&field),
+            "completion should offer {field}; it offers {labels:?}"
+        );
     }
     for other in ["event", "properties", "objectType", "tag"] {
-        assert!(!labels.contains(&other), "{other} is not a field of identifyUser; offered: {labels:?}");
+        assert!(
+            !labels.contains(&other),
+            "{other} is not a field of identifyUser; offered: {labels:?}"
+        );
     }
     let email = items.iter().find(|i| i["label"] == "email").unwrap();
     let docs = email["documentation"].to_string();
-    assert!(docs.contains("The email address of the user."), "email's documentation: {docs}");
+    assert!(
+        docs.contains("The email address of the user."),
+        "email's documentation: {docs}"
+    );
 }

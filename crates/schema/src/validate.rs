@@ -124,7 +124,11 @@ impl Cx<'_> {
             }
             ValidationErrorKind::Type { .. } => {
                 let expected = keyword.map(type_names).unwrap_or_else(|| "another type".to_owned());
-                out.push(self.at(&pointer, format!("should be {expected}, but it is {}", a_type(instance)), None));
+                out.push(self.at(
+                    &pointer,
+                    format!("should be {expected}, but it is {}", a_type(instance)),
+                    None,
+                ));
             }
             ValidationErrorKind::Required { property } => {
                 let name = property.as_str().unwrap_or_default();
@@ -133,7 +137,11 @@ impl Cx<'_> {
             ValidationErrorKind::Enum { options } => {
                 let names: Vec<String> = options
                     .as_array()
-                    .map(|a| a.iter().map(|o| o.as_str().map_or_else(|| o.to_string(), str::to_owned)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .map(|o| o.as_str().map_or_else(|| o.to_string(), str::to_owned))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let help = instance
                     .as_str()
@@ -162,45 +170,43 @@ impl Cx<'_> {
             .as_object()
             .is_some_and(|m| m.keys().any(|k| k.starts_with('@')));
         if is_directive {
-            if let Some(branch) = context
-                .iter()
-                .find(|b| b.iter().any(|e| e.schema_path().as_str().starts_with("/definitions/directive")))
-            {
+            if let Some(branch) = context.iter().find(|b| {
+                b.iter()
+                    .any(|e| e.schema_path().as_str().starts_with("/definitions/directive"))
+            }) {
                 return Some(branch);
             }
         }
-        let depth = |b: &Vec<ValidationError<'static>>| {
-            b.iter()
-                .map(|e| e.instance_path().as_str().len())
-                .max()
-                .unwrap_or(0)
-        };
+        let depth =
+            |b: &Vec<ValidationError<'static>>| b.iter().map(|e| e.instance_path().as_str().len()).max().unwrap_or(0);
         let deepest = context.iter().max_by_key(|b| depth(b))?;
         (depth(deepest) > pointer.len() || deepest.iter().any(|e| !is_type_error(e))).then_some(deepest.as_slice())
     }
 
-    /// "a string, a number or a directive", from the alternatives' type errors.
+    /// "an object, a directive or null", from the alternatives' type errors.
     fn expected_types(&self, context: &[Vec<ValidationError<'static>>]) -> String {
-        let mut names: Vec<String> = Vec::new();
+        let mut names: Vec<&str> = Vec::new();
+        let mut directive = false;
         for e in context.iter().flatten() {
             let path = e.schema_path().as_str();
-            let name = if path.starts_with("/definitions/directive") {
-                "a directive".to_owned()
-            } else {
-                match self.keyword_value(path) {
-                    Some(types) if is_type_error(e) => type_names(types),
-                    _ => continue,
+            if path.starts_with("/definitions/directive") {
+                directive = true;
+                continue;
+            }
+            if let (Some(types), true) = (self.keyword_value(path), is_type_error(e)) {
+                for name in type_list(types) {
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
                 }
-            };
-            if !names.contains(&name) {
-                names.push(name);
             }
         }
-        if names.is_empty() {
-            "something else".to_owned()
-        } else {
-            names.join(", or ")
+        if directive {
+            // "null" reads best last: "an object, a directive or null".
+            let at = names.iter().position(|n| *n == "null").unwrap_or(names.len());
+            names.insert(at, "a directive");
         }
+        join_or(&names)
     }
 
     /// The value of the keyword at a schema path (`type`, `enum`, …).
@@ -258,6 +264,10 @@ fn is_type_error(e: &ValidationError<'_>) -> bool {
 
 /// `"string"` → `a string`; `["string", "number"]` → `a string or a number`.
 fn type_names(types: &Value) -> String {
+    join_or(&type_list(types))
+}
+
+fn type_list(types: &Value) -> Vec<&'static str> {
     let one = |t: &str| match t {
         "object" => "an object",
         "array" => "an array",
@@ -269,16 +279,17 @@ fn type_names(types: &Value) -> String {
         _ => "a value",
     };
     match types {
-        Value::String(t) => one(t).to_owned(),
-        Value::Array(ts) => {
-            let names: Vec<&str> = ts.iter().filter_map(Value::as_str).map(one).collect();
-            match names.split_last() {
-                Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
-                Some((last, _)) => (*last).to_owned(),
-                None => "a value".to_owned(),
-            }
-        }
-        _ => "a value".to_owned(),
+        Value::String(t) => vec![one(t)],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).map(one).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn join_or(names: &[&str]) -> String {
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, _)) => (*last).to_owned(),
+        None => "something else".to_owned(),
     }
 }
 

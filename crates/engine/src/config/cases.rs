@@ -148,11 +148,15 @@ mod tests {
         let loaded = load(&files, &options).unwrap();
         let got = outcomes(&loaded.destination, &json!({"type": "identify", "userId": "u1"}));
         assert_eq!(got.len(), 2, "{got:?}");
-        let Outcome::Request(tag) = &got[0] else { panic!("{got:?}") };
+        let Outcome::Request(tag) = &got[0] else {
+            panic!("{got:?}")
+        };
         assert_eq!((tag.subscription.as_str(), tag.method.as_str()), ("Tag", "POST"));
         assert_eq!(tag.url, "https://api.encharge.io/v1/tags");
         assert_eq!(tag.body, Some(json!({"tag": "t", "userId": "u1"})));
-        let Outcome::Request(identify) = &got[1] else { panic!("{got:?}") };
+        let Outcome::Request(identify) = &got[1] else {
+            panic!("{got:?}")
+        };
         assert_eq!(identify.action, "identifyUser");
 
         let bad = outcomes(&loaded.destination, &json!({"type": "nope"}));
