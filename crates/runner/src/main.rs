@@ -78,6 +78,28 @@ enum Command {
         #[arg(value_name = "FILE_OR_DIR", required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Golden-file tests of your mappings: events, and the requests they must produce.
+    ///
+    /// Each test file (YAML; schema: schemas/test-case.schema.json) names its
+    /// config and holds cases: a name, an event, and `expect`, the requests
+    /// (subscription, action, method, URL, body) or errors it must produce, in
+    /// subscription order; `expect: []` means no request. A failure prints a
+    /// diff. --bless writes the current output as the expectation of every
+    /// failing case, and says which. Exit code 1 when a case fails.
+    #[command(
+        after_help = "Example:\n  encharge-actions test mappings/examples/tests/\n  encharge-actions test --config mappings/examples/tags-from-traits.yaml --bless my-cases.yaml"
+    )]
+    Test {
+        /// The config to test (default: each test file's `config:`).
+        #[arg(short, long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Write the current output as the expectation of each failing case.
+        #[arg(long)]
+        bless: bool,
+        /// Test files, or directories of them (default: the tests/ directory beside --config).
+        #[arg(value_name = "CASES")]
+        cases: Vec<PathBuf>,
+    },
     /// Write the JSON Schemas of config files and test files, for editors.
     ///
     /// destination.schema.json describes config files, test-case.schema.json the
@@ -102,6 +124,7 @@ fn main() -> ExitCode {
         Command::Map { config, explain, files } => commands::map::run(config.as_deref(), explain, &files),
         Command::Eval { files } => commands::eval::run(&files),
         Command::Schema { out } => commands::schema::run(&out),
+        Command::Test { config, bless, cases } => commands::test::run(config.as_deref(), &cases, bless),
         Command::Validate { format, paths } => commands::validate::run(
             &paths,
             match format {

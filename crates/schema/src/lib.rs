@@ -23,7 +23,7 @@ mod generate;
 mod validate;
 
 use encharge_engine::config::cases::TestFile;
-use encharge_engine::config::yaml::{self, Pos};
+use encharge_engine::config::yaml::{self, Pos, PosIndex};
 use encharge_engine::config::{Diagnostic, ErrorKind, LoadOptions, Loaded, Severity, load};
 
 pub use generate::{DESTINATION, TEST_CASE, destination_schema, test_case_schema};
@@ -79,8 +79,9 @@ pub fn check(files: &[(String, String)], options: &LoadOptions<'_>) -> Result<Lo
     }
 }
 
-/// Reads a test file (`encharge-actions test`), checked against its schema.
-pub fn check_test_file(file: &str, text: &str) -> Result<TestFile, Vec<Diagnostic>> {
+/// Reads a test file (`encharge-actions test`), checked against its schema; with the
+/// position of each of its nodes.
+pub fn check_test_file(file: &str, text: &str) -> Result<(TestFile, PosIndex), Vec<Diagnostic>> {
     let error = |pos: Pos, kind: ErrorKind, message: String, help: Option<String>| Diagnostic {
         severity: Severity::Error,
         kind,
@@ -106,8 +107,9 @@ pub fn check_test_file(file: &str, text: &str) -> Result<TestFile, Vec<Diagnosti
         sort(&mut problems);
         return Err(problems);
     }
-    serde_json::from_value(value)
-        .map_err(|e| vec![error(Pos { line: 1, column: 1 }, ErrorKind::Shape, e.to_string(), None)])
+    let cases = serde_json::from_value(value)
+        .map_err(|e| vec![error(Pos { line: 1, column: 1 }, ErrorKind::Shape, e.to_string(), None)])?;
+    Ok((cases, index))
 }
 
 fn sort(problems: &mut [Diagnostic]) {

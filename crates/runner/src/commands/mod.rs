@@ -3,6 +3,7 @@
 pub mod eval;
 pub mod map;
 pub mod schema;
+pub mod test;
 pub mod validate;
 
 use std::io::{BufRead, BufReader};
