@@ -45,14 +45,6 @@ pub fn generate() -> Vec<(&'static str, String)> {
 /// against the JSON Schema, so that every command (and the editor) reports the same
 /// problems. A problem that both find at one place is reported once, in the engine's words.
 pub fn check(files: &[(String, String)], options: &LoadOptions<'_>) -> Result<Loaded, Vec<Diagnostic>> {
-    let schema_problems: Vec<Diagnostic> = files
-        .iter()
-        .filter_map(|(file, text)| {
-            let (value, index) = yaml::parse(text).ok()?;
-            Some(validate::schema_errors(validate::destination(), file, &value, &index))
-        })
-        .flatten()
-        .collect();
     let (loaded, mut problems) = match load(files, options) {
         Ok(mut loaded) => {
             let warnings = std::mem::take(&mut loaded.warnings);
@@ -60,15 +52,23 @@ pub fn check(files: &[(String, String)], options: &LoadOptions<'_>) -> Result<Lo
         }
         Err(problems) => (None, problems),
     };
-    let before = problems.len();
-    for p in schema_problems {
-        let known = problems[..before]
-            .iter()
-            .any(|e| e.severity == Severity::Error && e.file == p.file && e.pos == p.pos);
-        if !known {
-            problems.push(p);
+    let mut extra = Vec::new();
+    for (file, text) in files {
+        // A file that is not YAML has its one error from the engine already.
+        let Ok((value, index)) = yaml::parse(text) else {
+            continue;
+        };
+        for (pointer, d) in validate::schema_errors(validate::destination(), file, &value, &index) {
+            let covered = validate::covering_positions(&pointer, &index);
+            let known = problems
+                .iter()
+                .any(|e| e.severity == Severity::Error && e.file == d.file && covered.contains(&e.pos));
+            if !known {
+                extra.push(d);
+            }
         }
     }
+    problems.extend(extra);
     sort(&mut problems);
     match loaded {
         Some(mut loaded) if !problems.iter().any(|p| p.severity == Severity::Error) => {
@@ -102,7 +102,10 @@ pub fn check_test_file(file: &str, text: &str) -> Result<(TestFile, PosIndex), V
             Some("start with `config:` and a list of `cases`".to_owned()),
         )]);
     }
-    let mut problems = validate::schema_errors(validate::test_case(), file, &value, &index);
+    let mut problems: Vec<Diagnostic> = validate::schema_errors(validate::test_case(), file, &value, &index)
+        .into_iter()
+        .map(|(_, d)| d)
+        .collect();
     if !problems.is_empty() {
         sort(&mut problems);
         return Err(problems);

@@ -39,23 +39,31 @@ pub(crate) fn test_case() -> &'static Compiled {
     SCHEMA.get_or_init(|| Compiled::new(crate::generate::test_case_schema()))
 }
 
-/// Every schema error of one parsed document.
-pub(crate) fn schema_errors(compiled: &Compiled, file: &str, value: &Value, index: &PosIndex) -> Vec<Diagnostic> {
+/// Every schema error of one parsed document, each with the JSON Pointer it is about.
+pub(crate) fn schema_errors(
+    compiled: &Compiled,
+    file: &str,
+    value: &Value,
+    index: &PosIndex,
+) -> Vec<(String, Diagnostic)> {
     let validator = match &compiled.validator {
         Ok(v) => v,
         Err(e) => {
             // Only a bug of ours gets here; say so rather than pass the file unchecked.
-            return vec![Diagnostic {
-                severity: Severity::Error,
-                kind: ErrorKind::Shape,
-                file: file.to_owned(),
-                pos: index.find("").value,
-                len: 1,
-                subscription: None,
-                field: None,
-                message: format!("the built-in JSON Schema does not compile: {e}"),
-                help: Some("please report this".to_owned()),
-            }];
+            return vec![(
+                String::new(),
+                Diagnostic {
+                    severity: Severity::Error,
+                    kind: ErrorKind::Shape,
+                    file: file.to_owned(),
+                    pos: index.find("").value,
+                    len: 1,
+                    subscription: None,
+                    field: None,
+                    message: format!("the built-in JSON Schema does not compile: {e}"),
+                    help: Some("please report this".to_owned()),
+                },
+            )];
         }
     };
     let cx = Cx {
@@ -68,9 +76,32 @@ pub(crate) fn schema_errors(compiled: &Compiled, file: &str, value: &Value, inde
     for error in validator.iter_errors(value) {
         cx.describe(&error, &mut out);
     }
-    out.dedup_by(|a, b| a.pos == b.pos && a.message == b.message);
+    out.dedup_by(|a, b| a.1.pos == b.1.pos && a.1.message == b.1.message);
     out
 }
+
+/// The positions where an error of the engine makes a schema error at `pointer` a repeat:
+/// the same place, and inside a mapping field, any place from the field down to it (an
+/// engine error on a directive explains what the schema finds inside it).
+pub(crate) fn covering_positions(pointer: &str, index: &PosIndex) -> Vec<yaml::Pos> {
+    let mut out = Vec::new();
+    let at = index.find(pointer);
+    out.push(at.value);
+    out.extend(at.key);
+    let parts: Vec<&str> = pointer.split('/').collect();
+    // ["", "subscriptions", i, "mapping", field, ...]
+    if parts.len() > 5 && parts[1] == "subscriptions" && parts[3] == "mapping" {
+        for end in 5..parts.len() {
+            let ancestor = index.find(&parts[..end].join("/"));
+            out.push(ancestor.value);
+            out.extend(ancestor.key);
+        }
+    }
+    out
+}
+
+/// Where the directive schema sits; errors under it come from the directive alternative.
+const DIRECTIVE_PATH: &str = "/definitions/directive";
 
 struct Cx<'a> {
     schema: &'a Value,
@@ -80,7 +111,7 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    fn describe(&self, error: &ValidationError<'_>, out: &mut Vec<Diagnostic>) {
+    fn describe(&self, error: &ValidationError<'_>, out: &mut Vec<(String, Diagnostic)>) {
         let pointer = error.instance_path().as_str().to_owned();
         let keyword = self.keyword_value(error.schema_path().as_str());
         let instance = self.root.pointer(&pointer).unwrap_or(&Value::Null);
@@ -98,14 +129,15 @@ impl Cx<'_> {
                     } else {
                         ErrorKind::UnknownKey
                     };
-                    out.push(self.diagnostic(
+                    let d = self.diagnostic(
                         &at,
                         pos.key.unwrap_or(pos.value),
                         key.chars().count(),
                         kind,
                         format!("unknown key `{key}`"),
                         help,
-                    ));
+                    );
+                    out.push((at, d));
                 }
             }
             ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
@@ -118,21 +150,21 @@ impl Cx<'_> {
                     None => {
                         let expected = self.expected_types(context);
                         let message = format!("should be {expected}, but it is {}", a_type(instance));
-                        out.push(self.at(&pointer, message, None));
+                        out.push((pointer.clone(), self.at(&pointer, message, None)));
                     }
                 }
             }
             ValidationErrorKind::Type { .. } => {
                 let expected = keyword.map(type_names).unwrap_or_else(|| "another type".to_owned());
-                out.push(self.at(
-                    &pointer,
-                    format!("should be {expected}, but it is {}", a_type(instance)),
-                    None,
-                ));
+                let message = format!("should be {expected}, but it is {}", a_type(instance));
+                out.push((pointer.clone(), self.at(&pointer, message, None)));
             }
             ValidationErrorKind::Required { property } => {
                 let name = property.as_str().unwrap_or_default();
-                out.push(self.at(&pointer, format!("the key `{name}` is missing"), None));
+                out.push((
+                    pointer.clone(),
+                    self.at(&pointer, format!("the key `{name}` is missing"), None),
+                ));
             }
             ValidationErrorKind::Enum { options } => {
                 let names: Vec<String> = options
@@ -148,39 +180,46 @@ impl Cx<'_> {
                     .and_then(|s| did_you_mean(s, names.iter().map(String::as_str)))
                     .map(|s| format!("did you mean `{s}`?"));
                 let message = format!("{instance} is not one of {}", names.join(", "));
-                out.push(self.at(&pointer, message, help));
+                out.push((pointer.clone(), self.at(&pointer, message, help)));
             }
             _ => {
                 // The others (minimum, maxLength, …) say it well enough, naming the value first.
-                out.push(self.at(&pointer, error.to_string(), None));
+                out.push((pointer.clone(), self.at(&pointer, error.to_string(), None)));
             }
         }
     }
 
     /// The alternative of an `anyOf` that the user evidently meant, when one stands out: for
-    /// an object with an `@` key, the directive; else the one whose errors lie deepest inside
-    /// the value (the others fail at its top, on its type).
+    /// an object with an `@` key, the directive; else one whose type the value has (then
+    /// its errors lie inside the value), preferring the one whose errors lie deepest.
     fn meant<'e>(
         &self,
         instance: &Value,
         pointer: &str,
         context: &'e [Vec<ValidationError<'static>>],
     ) -> Option<&'e [ValidationError<'static>]> {
+        let is_directive_branch =
+            |b: &[ValidationError<'static>]| b.iter().any(|e| e.schema_path().as_str().starts_with(DIRECTIVE_PATH));
         let is_directive = instance
             .as_object()
             .is_some_and(|m| m.keys().any(|k| k.starts_with('@')));
         if is_directive {
-            if let Some(branch) = context.iter().find(|b| {
-                b.iter()
-                    .any(|e| e.schema_path().as_str().starts_with("/definitions/directive"))
-            }) {
-                return Some(branch);
-            }
+            return context.iter().find(|b| is_directive_branch(b)).map(Vec::as_slice);
         }
+        let fits = |b: &[ValidationError<'static>]| {
+            !b.is_empty()
+                && !is_directive_branch(b)
+                && !b
+                    .iter()
+                    .any(|e| is_type_error(e) && e.instance_path().as_str() == pointer)
+        };
         let depth =
-            |b: &Vec<ValidationError<'static>>| b.iter().map(|e| e.instance_path().as_str().len()).max().unwrap_or(0);
-        let deepest = context.iter().max_by_key(|b| depth(b))?;
-        (depth(deepest) > pointer.len() || deepest.iter().any(|e| !is_type_error(e))).then_some(deepest.as_slice())
+            |b: &[ValidationError<'static>]| b.iter().map(|e| e.instance_path().as_str().len()).max().unwrap_or(0);
+        context
+            .iter()
+            .filter(|b| fits(b))
+            .max_by_key(|b| depth(b))
+            .map(Vec::as_slice)
     }
 
     /// "an object, a directive or null", from the alternatives' type errors.
@@ -189,7 +228,7 @@ impl Cx<'_> {
         let mut directive = false;
         for e in context.iter().flatten() {
             let path = e.schema_path().as_str();
-            if path.starts_with("/definitions/directive") {
+            if path.starts_with(DIRECTIVE_PATH) {
                 directive = true;
                 continue;
             }
