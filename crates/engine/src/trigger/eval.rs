@@ -62,7 +62,14 @@ pub(crate) fn string_to_number(s: &str) -> f64 {
     if t.is_empty() {
         return 0.0;
     }
-    for (prefix, radix) in [("0x", 16), ("0X", 16), ("0o", 8), ("0O", 8), ("0b", 2), ("0B", 2)] {
+    for (prefix, radix) in [
+        ("0x", 16),
+        ("0X", 16),
+        ("0o", 8),
+        ("0O", 8),
+        ("0b", 2),
+        ("0B", 2),
+    ] {
         if let Some(digits) = t.strip_prefix(prefix) {
             if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
                 return f64::NAN;
@@ -129,7 +136,13 @@ fn is_js_space(c: char) -> bool {
     matches!(
         c,
         '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
     )
 }
 
@@ -328,6 +341,21 @@ const PROTOTYPES: &[(u8, &[&str])] = &[
     (BOOLEAN, &["constructor", "toString", "valueOf"]),
 ];
 
+/// Name -> prototype bits, built once: paths can have hundreds of thousands of keys.
+fn builtins() -> &'static std::collections::HashMap<&'static str, u8> {
+    static MAP: std::sync::OnceLock<std::collections::HashMap<&'static str, u8>> =
+        std::sync::OnceLock::new();
+    MAP.get_or_init(|| {
+        let mut map = std::collections::HashMap::new();
+        for (bit, names) in PROTOTYPES {
+            for name in *names {
+                *map.entry(*name).or_insert(0) |= bit;
+            }
+        }
+        map
+    })
+}
+
 /// One key of a path, with what JavaScript would find under it besides own members.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Key {
@@ -340,16 +368,17 @@ pub(crate) struct Key {
 
 impl Key {
     fn new(name: &str) -> Key {
-        let canonical = name == "0" || (!name.starts_with('0') && name.bytes().all(|b| b.is_ascii_digit()));
+        let canonical =
+            name == "0" || (!name.starts_with('0') && name.bytes().all(|b| b.is_ascii_digit()));
         let index = if canonical {
-            name.parse::<u32>().ok().filter(|i| *i != u32::MAX).map(|i| i as usize)
+            name.parse::<u32>()
+                .ok()
+                .filter(|i| *i != u32::MAX)
+                .map(|i| i as usize)
         } else {
             None
         };
-        let builtin = PROTOTYPES
-            .iter()
-            .filter(|(_, names)| names.contains(&name))
-            .fold(0, |acc, (bit, _)| acc | bit);
+        let builtin = builtins().get(name).copied().unwrap_or(0);
         Key {
             name: name.into(),
             index,
@@ -401,7 +430,7 @@ impl<'a> Seen<'a> {
             Seen::Json(Value::Null | Value::Bool(false)) => self,
             Seen::Json(Value::Number(n)) if crate::js::as_f64(n) == 0.0 => self,
             Seen::Json(Value::String(s)) if s.is_empty() => self,
-            Seen::Json(Value::Object(map)) => match map.get(&*key.name) {
+            Seen::Json(Value::Object(map)) => match member(map, &key.name) {
                 Some(v) => Seen::Json(v),
                 None => builtin(0),
             },
@@ -551,33 +580,60 @@ impl Test {
     }
 
     fn eval(&self, seen: Seen<'_>) -> bool {
-        let num = |f: &dyn Fn(f64) -> bool| seen.number().is_some_and(f);
-        let text = |on_str: &dyn Fn(&str) -> bool, on_unit: &dyn Fn(u16) -> bool| match seen {
-            Seen::Json(Value::String(s)) => Some(on_str(s)),
-            Seen::Unit(u) => Some(on_unit(u)),
-            _ => None,
-        };
+        use std::ops::Not;
+        /// `typeof actual === 'string' && f(actual)` for a text test with an expected text.
+        fn text(
+            seen: Seen<'_>,
+            e: &Text,
+            on_str: fn(&str, &str) -> bool,
+            or_empty: bool,
+        ) -> Option<bool> {
+            match seen {
+                Seen::Json(Value::String(s)) => Some(on_str(s, e.as_str())),
+                Seen::Unit(u) => Some(e.unit_is(u, or_empty)),
+                _ => None,
+            }
+        }
+        let number = seen.number();
         match self {
-            Test::Eq(e) => text(&|s| s == e.as_str(), &|u| e.unit_is(u, false)) == Some(true),
-            Test::Ne(e) => text(&|s| s == e.as_str(), &|u| e.unit_is(u, false)) != Some(true),
-            Test::NumEq(x) => num(&|n| n == *x),
-            Test::NumNe(x) => num(&|n| n != *x),
-            Test::Lt(x) => num(&|n| n < *x),
-            Test::Le(x) => num(&|n| n <= *x),
-            Test::Gt(x) => num(&|n| n > *x),
-            Test::Ge(x) => num(&|n| n >= *x),
-            Test::Contains(e) => text(&|s| s.contains(e.as_str()), &|u| e.unit_is(u, true)) == Some(true),
-            Test::NotContains(e) => text(&|s| s.contains(e.as_str()), &|u| e.unit_is(u, true)) == Some(false),
-            Test::StartsWith(e) => text(&|s| s.starts_with(e.as_str()), &|u| e.unit_is(u, true)) == Some(true),
-            Test::NotStartsWith(e) => text(&|s| s.starts_with(e.as_str()), &|u| e.unit_is(u, true)) == Some(false),
-            Test::EndsWith(e) => text(&|s| s.ends_with(e.as_str()), &|u| e.unit_is(u, true)) == Some(true),
-            Test::NotEndsWith(e) => text(&|s| s.ends_with(e.as_str()), &|u| e.unit_is(u, true)) == Some(false),
+            Test::Eq(e) => text(seen, e, |s, e| s == e, false) == Some(true),
+            Test::Ne(e) => text(seen, e, |s, e| s == e, false) != Some(true),
+            Test::NumEq(x) => number.is_some_and(|n| n == *x),
+            Test::NumNe(x) => number.is_some_and(|n| n != *x),
+            Test::Lt(x) => number.is_some_and(|n| n < *x),
+            Test::Le(x) => number.is_some_and(|n| n <= *x),
+            Test::Gt(x) => number.is_some_and(|n| n > *x),
+            Test::Ge(x) => number.is_some_and(|n| n >= *x),
+            Test::Contains(e) => text(seen, e, |s, e| s.contains(e), true) == Some(true),
+            Test::NotContains(e) => {
+                text(seen, e, |s, e| s.contains(e), true).map(Not::not) == Some(true)
+            }
+            Test::StartsWith(e) => text(seen, e, |s, e| s.starts_with(e), true) == Some(true),
+            Test::NotStartsWith(e) => {
+                text(seen, e, |s, e| s.starts_with(e), true).map(Not::not) == Some(true)
+            }
+            Test::EndsWith(e) => text(seen, e, |s, e| s.ends_with(e), true) == Some(true),
+            Test::NotEndsWith(e) => {
+                text(seen, e, |s, e| s.ends_with(e), true).map(Not::not) == Some(true)
+            }
             Test::Exists => seen.exists(),
             Test::NotExists => !seen.exists(),
             Test::IsTrue => matches!(seen, Seen::Json(Value::Bool(true))),
             Test::IsFalse => matches!(seen, Seen::Json(Value::Bool(false))),
             Test::Never => false,
         }
+    }
+}
+
+/// `map[name]`. Events have a dozen top-level keys or so: comparing them in order
+/// beats hashing the name (serde_json's ordered map hashes with SipHash).
+fn member<'a>(map: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
+    if map.len() <= 16 {
+        map.iter()
+            .find(|(k, _)| k.len() == name.len() && k.as_str() == name)
+            .map(|(_, v)| v)
+    } else {
+        map.get(name)
     }
 }
 
@@ -598,7 +654,7 @@ impl Leaf {
     pub(crate) fn seen<'a>(&self, event: &'a Value) -> Result<Seen<'a>, Crash> {
         let member = |name: &str| match event {
             Value::Null => Err(Crash),
-            Value::Object(map) => Ok(map.get(name).map_or(Seen::Missing, Seen::Json)),
+            Value::Object(map) => Ok(member(map, name).map_or(Seen::Missing, Seen::Json)),
             // `"text".type`, `[].type`, `(5).type`: undefined.
             _ => Ok(Seen::Missing),
         };
@@ -624,9 +680,17 @@ impl Leaf {
 /// The condition types of Segment's parser, by the first `.`-segment of a word.
 pub(crate) fn condition_root(word: &str) -> Option<&'static str> {
     let first = word.split('.').next().unwrap_or(word);
-    ["type", "event", "name", "userId", "properties", "traits", "context"]
-        .into_iter()
-        .find(|r| *r == first)
+    [
+        "type",
+        "event",
+        "name",
+        "userId",
+        "properties",
+        "traits",
+        "context",
+    ]
+    .into_iter()
+    .find(|r| *r == first)
 }
 
 /// `word.replace(/^(root)\./, '')`: the path under `properties`/`traits`/`context`.
@@ -690,7 +754,12 @@ pub(crate) fn function_field(word: &str) -> Option<Field> {
 }
 
 /// The node of `contains(<word>, <value>)` / `match(<word>, <value>)`, negated with `!`.
-pub(crate) fn function_leaf(function: &str, negate: bool, word: &str, value: &Token) -> Option<Leaf> {
+pub(crate) fn function_leaf(
+    function: &str,
+    negate: bool,
+    word: &str,
+    value: &Token,
+) -> Option<Leaf> {
     let field = function_field(word)?;
     let text = JsVal::of(value).to_js_string();
     let (operator, expected) = if function == "contains" {
@@ -698,7 +767,11 @@ pub(crate) fn function_leaf(function: &str, negate: bool, word: &str, value: &To
     } else if value.text.ends_with("*\"") {
         // `String(value).slice(0, -1)`: drops the last UTF-16 unit, the `*`.
         (
-            if negate { "not_starts_with" } else { "starts_with" },
+            if negate {
+                "not_starts_with"
+            } else {
+                "starts_with"
+            },
             utf16_slice(&text, 0, 1),
         )
     } else {
@@ -748,7 +821,8 @@ mod tests {
             assert_eq!(string_to_number(s), *want, "{s:?}");
         }
         for s in [
-            "abc", "-", "+", ".", "1_000", "inf", "nan", "-0x10", "1e", "e5", "0x", "1 2", "infinity",
+            "abc", "-", "+", ".", "1_000", "inf", "nan", "-0x10", "1e", "e5", "0x", "1 2",
+            "infinity",
         ] {
             assert!(string_to_number(s).is_nan(), "{s:?}");
         }
@@ -831,8 +905,17 @@ mod tests {
             test,
         };
         assert_eq!(leaf(Test::Eq(Text::new("a".into()))).eval(&event), Ok(true));
-        assert_eq!(leaf(Test::Contains(Text::new(String::new()))).eval(&event), Ok(true));
-        assert_eq!(leaf(Test::Contains(Text::new("ab".into()))).eval(&event), Ok(false));
-        assert_eq!(leaf(Test::NotContains(Text::new("b".into()))).eval(&event), Ok(true));
+        assert_eq!(
+            leaf(Test::Contains(Text::new(String::new()))).eval(&event),
+            Ok(true)
+        );
+        assert_eq!(
+            leaf(Test::Contains(Text::new("ab".into()))).eval(&event),
+            Ok(false)
+        );
+        assert_eq!(
+            leaf(Test::NotContains(Text::new("b".into()))).eval(&event),
+            Ok(true)
+        );
     }
 }

@@ -55,8 +55,6 @@ pub(crate) struct Token {
     /// Bytes the reference's lexer consumed and dropped right before the end of the
     /// input (`ab` at the end lexes as `a`): `(start, end)` of what was lost.
     pub truncated: Option<(usize, usize)>,
-    /// For words: whether a `\` escape was used.
-    pub escaped: bool,
 }
 
 /// A lexing failure, where the reference's lexer fails as well.
@@ -204,7 +202,6 @@ impl<'a> Lexer<'a> {
             start,
             end,
             truncated: None,
-            escaped: false,
         });
     }
 
@@ -326,7 +323,6 @@ impl<'a> Lexer<'a> {
             start: self.offset(start),
             end: self.offset(start + 2 + len),
             truncated: None,
-            escaped: false,
         });
         Ok(())
     }
@@ -436,7 +432,6 @@ impl<'a> Lexer<'a> {
     /// A word (fql-ts `lexIdent`); its first unit, at `start`, is already consumed.
     fn word(&mut self, start: usize, lost: Option<(usize, usize)>) -> Result<(), LexError> {
         let mut text: Vec<u16> = Vec::new();
-        let mut escaped = false;
         let mut c = self.units.get(start).copied();
         let mut at = start;
         loop {
@@ -448,7 +443,6 @@ impl<'a> Lexer<'a> {
                         "`\\` at the end: it escapes the character after it, and there is none".to_owned(),
                     ));
                 }
-                escaped = true;
                 c = self.next();
             }
             if let Some(unit) = c {
@@ -499,7 +493,6 @@ impl<'a> Lexer<'a> {
             start: s,
             end: e,
             truncated: lost,
-            escaped,
         });
         Ok(())
     }
