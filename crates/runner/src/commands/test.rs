@@ -337,13 +337,15 @@ pub fn bless_text(text: &str, index: &PosIndex, updates: &[(usize, Value)]) -> R
             let first = key.line as usize - 1;
             let indent = key.column as usize - 1;
             let prefix: String = lines[first].chars().take(indent).collect();
-            let last = block_end(&lines, first, indent, true);
+            // The value: lines indented deeper, or `- ` items at the key's own indentation.
+            let last = block_end(&lines, first, |own, item| own > indent || (own == indent && item));
             (first, last + 1, indent, prefix)
         } else {
             let name = index.find(&format!("{case}/name"));
             let key = name.key.unwrap_or(name.value);
             let indent = key.column as usize - 1;
-            let last = block_end(&lines, item.line as usize - 1, indent, false);
+            // The case: its keys, at `indent`, and what is indented deeper.
+            let last = block_end(&lines, item.line as usize - 1, |own, _| own >= indent);
             (last + 1, last + 1, indent, " ".repeat(indent))
         };
         let rendered = yaml_out::key_value("expect", expect, indent);
@@ -362,10 +364,10 @@ pub fn bless_text(text: &str, index: &PosIndex, updates: &[(usize, Value)]) -> R
     Ok(out)
 }
 
-/// The last line (0-based) of the block that starts on line `first`: lines indented more
-/// than `indent` (and, for a key's value, `- ` items at `indent`). Blank and comment lines
-/// count only when more of the block follows them.
-fn block_end(lines: &[String], first: usize, indent: usize, sequence_at_indent: bool) -> usize {
+/// The last line (0-based) of the block that starts on line `first` and goes on while
+/// `inside(indentation, is "- " item)` holds. Blank and comment lines count only when
+/// more of the block follows them.
+fn block_end(lines: &[String], first: usize, inside: impl Fn(usize, bool) -> bool) -> usize {
     let mut last = first;
     for (j, line) in lines.iter().enumerate().skip(first + 1) {
         let trimmed = line.trim_start();
@@ -374,7 +376,7 @@ fn block_end(lines: &[String], first: usize, indent: usize, sequence_at_indent: 
         }
         let own = line.len() - trimmed.len();
         let item = trimmed == "-" || trimmed.starts_with("- ");
-        if own > indent || (sequence_at_indent && own == indent && item) {
+        if inside(own, item) {
             last = j;
         } else {
             break;
