@@ -283,10 +283,10 @@ fn drop_equals(drop: &Lv<'_>, value: &Lv<'_>) -> bool {
             if matches!(value.view(), View::Undef | View::Null) && !matches!(value, Lv::Empty | Lv::Blank) {
                 return true;
             }
-            if !value.is_drop() {
-                if let View::Str(s) = value.view() {
-                    return s.chars().all(is_js_space_char);
-                }
+            if !value.is_drop()
+                && let View::Str(s) = value.view()
+            {
+                return s.chars().all(is_js_space_char);
             }
             empty_equals(value)
         }
@@ -324,7 +324,7 @@ pub(super) fn read_property<'a>(obj: &Lv<'a>, key: &Lv<'_>) -> Lv<'a> {
     }
     let value = match obj {
         Lv::Undef => return Lv::Undef,
-        Lv::Json(Cow::Borrowed(v)) => read_json(v, key_view, |c| Lv::borrowed(c)),
+        Lv::Json(Cow::Borrowed(v)) => read_json(v, key_view, Lv::borrowed),
         Lv::Json(Cow::Owned(v)) => read_json(v, key_view, |c| Lv::Json(Cow::Owned(c.clone()))),
         Lv::Str(s) => read_str(s, key_view),
         Lv::Num(_) | Lv::Nil | Lv::Empty | Lv::Blank => None,

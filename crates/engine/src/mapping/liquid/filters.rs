@@ -268,7 +268,7 @@ impl FilterKind {
                 let (text, sep) = (s(&v), s(&arg(0)));
                 let mut parts: Vec<Value> = if sep == " " {
                     // Ruby's split: runs of ASCII whitespace, leading ones ignored.
-                    text.split(|c: char| matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r'))
+                    text.split([' ', '\t', '\n', '\u{b}', '\u{c}', '\r'])
                         .filter(|p| !p.is_empty())
                         .map(|p| Value::String(p.to_owned()))
                         .collect()
@@ -422,7 +422,7 @@ fn round(v: f64, places: f64) -> f64 {
             .unwrap_or(f64::NAN)
     };
     let scaled = shift(v.abs(), places);
-    if !(scaled <= 9_007_199_254_740_991.0) {
+    if scaled.is_nan() || scaled > 9_007_199_254_740_991.0 {
         return v;
     }
     let rounded = shift(scaled.round(), -places);

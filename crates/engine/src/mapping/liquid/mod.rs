@@ -356,10 +356,13 @@ struct Parser<'s> {
     i: usize,
 }
 
+/// The tag that ended a block: its name, its arguments and its span.
+type EndTag<'s> = (&'s str, &'s str, (usize, usize));
+
 impl<'s> Parser<'s> {
     /// Statements up to one of the `ends` tags (returned with its arguments), or to
     /// the end of the template when `ends` is empty.
-    fn block(&mut self, ends: &[&str]) -> Result<(Vec<Stmt>, Option<(&'s str, &'s str, (usize, usize))>), LiquidError> {
+    fn block(&mut self, ends: &[&str]) -> Result<(Vec<Stmt>, Option<EndTag<'s>>), LiquidError> {
         let mut body = Vec::new();
         while self.i < self.tokens.len() {
             let i = self.i;
