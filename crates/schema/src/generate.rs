@@ -85,10 +85,12 @@ pub fn destination_schema() -> Value {
 
 /// `action` becomes an enum, and `mapping` is checked against the chosen action's fields.
 fn subscription_by_action(subscription: &mut Map<String, Value>) {
-    if let Some(action) = subscription.get_mut("properties").and_then(|p| p.get_mut("action")) {
-        if let Some(action) = action.as_object_mut() {
-            action.insert("enum".into(), Action::ALL.iter().map(|a| json!(a.name())).collect());
-        }
+    if let Some(action) = subscription
+        .get_mut("properties")
+        .and_then(|p| p.get_mut("action"))
+        .and_then(Value::as_object_mut)
+    {
+        action.insert("enum".into(), Action::ALL.iter().map(|a| json!(a.name())).collect());
     }
     let branches: Vec<Value> = Action::ALL
         .iter()

@@ -148,7 +148,9 @@ const HEAD: &str = "version: 1\nsubscriptions:\n  - name: S\n    trigger: 'type 
 /// structured fields) is reported at its own line and column, with a suggestion.
 #[test]
 fn one_report_per_problem_at_its_place() {
-    let cases: &[(&str, &[(u32, u32, &str)])] = &[
+    /// Line, column, and a part of the message.
+    type Want<'a> = &'a [(u32, u32, &'a str)];
+    let cases: &[(&str, Want<'_>)] = &[
         // Both see an unknown key: the engine's words, once.
         (
             "    triger: x\n    action: addTag\n",

@@ -246,10 +246,10 @@ pub fn run_file(path: &Path, config: Option<&Path>, bless: bool) -> FileRun {
             verdict,
         });
     }
-    if !updates.is_empty() {
-        if let Err(message) = write_blessed(path, &text, &index, &updates) {
-            return FileRun::problem(path, message, None);
-        }
+    if !updates.is_empty()
+        && let Err(message) = write_blessed(path, &text, &index, &updates)
+    {
+        return FileRun::problem(path, message, None);
     }
     FileRun {
         path: path.to_owned(),
@@ -355,7 +355,7 @@ pub fn bless_text(text: &str, index: &PosIndex, updates: &[(usize, Value)]) -> R
         }
         edits.push((start, end, new_lines));
     }
-    edits.sort_by(|a, b| b.0.cmp(&a.0));
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
     for (start, end, new_lines) in edits {
         lines.splice(start..end.min(lines.len()), new_lines);
     }
