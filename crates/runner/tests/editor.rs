@@ -189,7 +189,19 @@ fn settings() -> Value {
 }
 
 fn file_uri(path: &Path) -> String {
-    format!("file://{}", path.display())
+    let mut uri = String::from("file://");
+    for c in path.display().to_string().chars() {
+        match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '/' | '-' | '_' | '.' | '~' => uri.push(c),
+            _ => {
+                let mut buf = [0; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    uri.push_str(&format!("%{b:02X}"));
+                }
+            }
+        }
+    }
+    uri
 }
 
 fn read_message(reader: &mut impl BufRead) -> Option<Value> {

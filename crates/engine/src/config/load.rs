@@ -317,7 +317,26 @@ impl FileCtx<'_> {
     ) {
         let NodePos { value, .. } = self.index.find(pointer);
         let field = (!field.is_empty()).then_some(field);
-        self.push(severity, kind, value, 1, subscription, field, message, help);
+        let len = self.scalar_len(pointer, value);
+        self.push(severity, kind, value, len, subscription, field, message, help);
+    }
+
+    /// How many characters the one-line string scalar at `pointer` spans in the file,
+    /// quotes included, so that a caret can underline all of it; 1 when we cannot tell.
+    fn scalar_len(&self, pointer: &str, at: Pos) -> usize {
+        let Some(Value::String(s)) = self.root.pointer(pointer) else {
+            return 1;
+        };
+        let Some(line) = self.text.lines().nth(at.line as usize - 1) else {
+            return 1;
+        };
+        let rest: String = line.chars().skip(at.column as usize - 1).collect();
+        let quoted = rest.starts_with('"') || rest.starts_with('\'');
+        let inner = if quoted { &rest[1..] } else { rest.as_str() };
+        if s.contains('\n') || !inner.starts_with(s.as_str()) {
+            return 1;
+        }
+        s.chars().count() + 2 * usize::from(quoted)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -766,6 +785,16 @@ mod tests {
         assert_eq!(p[0].field.as_deref(), Some("mapping.email.@jmespath"));
         // `      email: { "@jmespath": "` is 29 characters; the error is at `#` (offset 7).
         assert_eq!((p[0].pos.line, p[0].pos.column), (8, 30 + 7), "{}", p[0]);
+    }
+
+    #[test]
+    fn carets_cover_the_offending_value() {
+        let text = "version: 1\nsubscriptions:\n  - name: A\n    trigger: 'type = \"track\"'\n    action: trackEvnt\n";
+        let p = problems(text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!((p[0].pos.line, p[0].pos.column, p[0].len), (5, 13, "trackEvnt".len()));
+        let quoted = text.replace("trackEvnt", "\"trackEvnt\"");
+        assert_eq!(problems(&quoted)[0].len, "trackEvnt".len() + 2);
     }
 
     #[test]
