@@ -21,7 +21,7 @@
 //! so comparing and re-blessing are plain data work.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::Destination;
 
@@ -46,7 +46,7 @@ pub struct TestCase {
     /// What the case checks; shown in failures, unique in the file.
     pub name: String,
     /// The event, as a Segment library sends it (`type`, `userId`, `traits`, `properties`, `context`, …).
-    #[cfg_attr(feature = "schemars", schemars(with = "Map<String, Value>"))]
+    #[cfg_attr(feature = "schemars", schemars(with = "serde_json::Map<String, Value>"))]
     pub event: Value,
     /// What must come out, in the order of the subscriptions: one entry per request, and one per
     /// subscription (or event) that fails with an error. `[]` means no request. Without `expect`,

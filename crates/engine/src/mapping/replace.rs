@@ -21,8 +21,8 @@ pub(crate) struct Replace {
     pub(crate) rules: Option<(RuleOrFailure, Option<RuleOrFailure>)>,
 }
 
-/// A rule, or the run-time failure of an over-long option.
-type RuleOrFailure = Result<Rule, String>;
+/// A compiled rule, or the run-time failure of an over-long pattern or replacement.
+pub(crate) type RuleOrFailure = Result<Rule, String>;
 
 /// One pattern and its replacement.
 #[derive(Debug, Clone)]
