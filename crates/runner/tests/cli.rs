@@ -240,3 +240,36 @@ fn schema_command_writes_what_is_committed() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Errors inside an FQL or JMESPath expression point at the character, in the YAML file.
+#[test]
+fn expression_errors_point_inside_the_expression() {
+    let dir = scratch("expr");
+    let path = dir.join("c.yaml");
+    let text = "version: 1\nsubscriptions:\n  - name: A\n    trigger: 'type = \"track\" and event = \"A\" or event = \"B\"'\n    action: addTag\n    mapping:\n      tag: t\n      email: { \"@jmespath\": \"traits.#email\" }\n  - name: A\n    trigger: 'type = \"track\"'\n    action: trackEvent\n";
+    std::fs::write(&path, text).unwrap();
+    let out = run(&["validate", "--format", "json", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let at: Vec<(u64, u64, &str)> = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .map(|d| {
+            (
+                d["line"].as_u64().unwrap(),
+                d["column"].as_u64().unwrap(),
+                d["kind"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // Columns of `or` in the trigger and of `#` in the expression, as the file has them.
+    let trigger_line = &text.lines().nth(3).unwrap();
+    let or = trigger_line.find(" or ").unwrap() as u64 + 2;
+    let hash = text.lines().nth(7).unwrap().find('#').unwrap() as u64 + 1;
+    assert!(at.contains(&(4, or, "trigger")), "{at:?} (or at {or})");
+    assert!(at.contains(&(8, hash, "mapping")), "{at:?} (# at {hash})");
+    assert!(at.contains(&(9, 11, "duplicate_name")), "{at:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
