@@ -20,3 +20,4 @@ pub use error::{Error, ErrorKind};
 pub fn api_key(settings: &encharge_engine::actions::Settings) -> &str {
     settings.api_key.expose()
 }
+pub mod yaml_out;

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Send Segment-spec analytics events to Encharge, driven by YAML subscriptions.
 ///
@@ -63,6 +63,56 @@ enum Command {
         /// Files of NDJSON requests; `-` or none reads stdin.
         #[arg(value_name = "FILES")]
         files: Vec<PathBuf>,
+    },
+    /// Check configs: the JSON Schema and every check of loading, all problems reported.
+    ///
+    /// Each FILE_OR_DIR is one config (a file, or a directory of *.yaml files).
+    /// Each problem is printed as `file:line:column: error|warning: message`, with
+    /// the subscription and field, and on a terminal the line with a caret under
+    /// the offending text. Exit code 0 when there is no error (warnings allowed),
+    /// 2 otherwise.
+    #[command(
+        after_help = "Example:\n  encharge-actions validate mappings/\n  encharge-actions validate --format json config.yaml"
+    )]
+    Validate {
+        /// `text` for people, `json` for tools.
+        #[arg(long, value_enum, default_value = "text")]
+        format: FormatArg,
+        /// Config files or directories.
+        #[arg(value_name = "FILE_OR_DIR", required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Golden-file tests of your mappings: events, and the requests they must produce.
+    ///
+    /// Each test file (YAML; schema: schemas/test-case.schema.json) names its
+    /// config and holds cases: a name, an event, and `expect`, the requests
+    /// (subscription, action, method, URL, body) or errors it must produce, in
+    /// subscription order; `expect: []` means no request. A failure prints a
+    /// diff. --bless writes the current output as the expectation of every
+    /// failing case, and says which. Exit code 1 when a case fails.
+    #[command(
+        after_help = "Example:\n  encharge-actions test mappings/examples/tests/\n  encharge-actions test --config mappings/examples/tags-from-traits.yaml --bless my-cases.yaml"
+    )]
+    Test {
+        /// The config to test (default: each test file's `config:`).
+        #[arg(short, long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Write the current output as the expectation of each failing case.
+        #[arg(long)]
+        bless: bool,
+        /// Test files, or directories of them (default: the tests/ directory beside --config).
+        #[arg(value_name = "CASES")]
+        cases: Vec<PathBuf>,
+    },
+    /// Write the JSON Schemas of config files and test files, for editors.
+    ///
+    /// destination.schema.json describes config files, test-case.schema.json the
+    /// test files of `encharge-actions test`. Point YAML files at them with a
+    /// `# yaml-language-server: $schema=...` first line.
+    Schema {
+        /// The directory to write them into.
+        #[arg(long, value_name = "DIR", default_value = "schemas")]
+        out: PathBuf,
     },
     /// Plan events and deliver the requests to Encharge.
     ///
@@ -215,6 +265,13 @@ fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 500ms, 30s, 5m)"))
 }
 
+/// The output of `validate`.
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Text,
+    Json,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
@@ -262,6 +319,15 @@ fn main() -> ExitCode {
             commands::account::delete(account.config.as_deref(), account.timeout, &user)
         }
         Command::Objects(a) => commands::account::objects(a.config.as_deref(), a.timeout),
+        Command::Schema { out } => commands::schema::run(&out),
+        Command::Test { config, bless, cases } => commands::test::run(config.as_deref(), &cases, bless),
+        Command::Validate { format, paths } => commands::validate::run(
+            &paths,
+            match format {
+                FormatArg::Text => commands::validate::Format::Text,
+                FormatArg::Json => commands::validate::Format::Json,
+            },
+        ),
     };
     ExitCode::from(code)
 }

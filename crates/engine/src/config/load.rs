@@ -134,6 +134,7 @@ pub fn load(files: &[(String, String)], options: &LoadOptions<'_>) -> Result<Loa
             file,
             text,
             index: PosIndex::default(),
+            root: Value::Null,
             problems: &mut problems,
         };
         let Some(config) = ctx.read() else { continue };
@@ -193,6 +194,8 @@ struct FileCtx<'a> {
     file: &'a str,
     text: &'a str,
     index: PosIndex,
+    /// The document as read, for the text of a scalar that a problem points into.
+    root: Value,
     problems: &'a mut Vec<Diagnostic>,
 }
 
@@ -236,6 +239,7 @@ impl FileCtx<'_> {
                 return None;
             }
         };
+        self.root = value;
         if config.version != 1 {
             self.error(
                 ErrorKind::Version,
@@ -313,7 +317,26 @@ impl FileCtx<'_> {
     ) {
         let NodePos { value, .. } = self.index.find(pointer);
         let field = (!field.is_empty()).then_some(field);
-        self.push(severity, kind, value, 1, subscription, field, message, help);
+        let len = self.scalar_len(pointer, value);
+        self.push(severity, kind, value, len, subscription, field, message, help);
+    }
+
+    /// How many characters the one-line string scalar at `pointer` spans in the file,
+    /// quotes included, so that a caret can underline all of it; 1 when we cannot tell.
+    fn scalar_len(&self, pointer: &str, at: Pos) -> usize {
+        let Some(Value::String(s)) = self.root.pointer(pointer) else {
+            return 1;
+        };
+        let Some(line) = self.text.lines().nth(at.line as usize - 1) else {
+            return 1;
+        };
+        let rest: String = line.chars().skip(at.column as usize - 1).collect();
+        let quoted = rest.starts_with('"') || rest.starts_with('\'');
+        let inner = if quoted { &rest[1..] } else { rest.as_str() };
+        if s.contains('\n') || !inner.starts_with(s.as_str()) {
+            return 1;
+        }
+        s.chars().count() + 2 * usize::from(quoted)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -339,6 +362,11 @@ impl FileCtx<'_> {
             message,
             help,
         });
+    }
+
+    /// The string at `pointer` in the file as read (before any merging).
+    fn text_at(&self, pointer: &str) -> Option<String> {
+        self.root.pointer(pointer).and_then(Value::as_str).map(str::to_owned)
     }
 
     /// The position of byte `offset` of the string scalar at `pointer`, when the scalar is
@@ -658,31 +686,65 @@ fn compile_mapping(
     }
     let source = Value::Object(merged);
     match Mapping::compile(&source) {
-        Ok(mapping) => match source {
-            Value::Object(merged) => Some((mapping, merged)),
-            _ => None,
-        },
+        Ok(mapping) => {
+            for w in mapping.warnings() {
+                report_mapping_problem(ctx, base, name, sub, w, Severity::Warning);
+            }
+            match source {
+                Value::Object(merged) => Some((mapping, merged)),
+                _ => None,
+            }
+        }
         Err(errors) => {
-            for e in errors {
-                let field = format!("mapping{}", e.pointer.replace('/', "."));
-                let top = e.pointer.split('/').nth(1).unwrap_or("");
-                let pointer = if sub.mapping.contains_key(top) {
-                    format!("{base}/mapping{}", e.pointer)
-                } else {
-                    format!("{base}/action")
-                };
-                ctx.error(
-                    ErrorKind::Mapping,
-                    &pointer,
-                    Some(name),
-                    &field,
-                    e.message.clone(),
-                    e.help.clone(),
-                );
+            for e in &errors {
+                report_mapping_problem(ctx, base, name, sub, e, Severity::Error);
             }
             None
         }
     }
+}
+
+/// Reports a problem of the merged mapping where the user wrote it: at the field of their
+/// mapping (at the character, for a JMESPath syntax error), or at `action` when the
+/// problem is in the action's defaults.
+fn report_mapping_problem(
+    ctx: &mut FileCtx<'_>,
+    base: &str,
+    name: &str,
+    sub: &SubscriptionConfig,
+    e: &crate::mapping::MappingError,
+    severity: Severity,
+) {
+    let field = format!("mapping{}", e.pointer.replace('/', "."));
+    let top = e.pointer.split('/').nth(1).unwrap_or("");
+    if !sub.mapping.contains_key(top) {
+        ctx.at(
+            severity,
+            ErrorKind::Mapping,
+            &format!("{base}/action"),
+            Some(name),
+            &field,
+            e.message.clone(),
+            e.help.clone(),
+        );
+        return;
+    }
+    let pointer = format!("{base}/mapping{}", e.pointer);
+    let scalar = ctx.text_at(&pointer);
+    let (pos, len) = match (e.offset, scalar) {
+        (Some(offset), Some(scalar)) => (ctx.pos_in_scalar(&pointer, &scalar, offset), 1),
+        _ => (ctx.index.find(&pointer).value, 1),
+    };
+    ctx.push(
+        severity,
+        ErrorKind::Mapping,
+        pos,
+        len,
+        Some(name),
+        Some(&field),
+        e.message.clone(),
+        e.help.clone(),
+    );
 }
 
 #[cfg(test)]
@@ -699,6 +761,51 @@ mod tests {
         assert_eq!(expand_env("a-${KEY}-b", &env).unwrap(), "a-secret-key-b");
         assert_eq!(expand_env("${NOPE}", &env), Err("NOPE".to_owned()));
         assert_eq!(expand_env("plain $ {x}", &env).unwrap(), "plain $ {x}");
+    }
+
+    fn problems(text: &str) -> Vec<Diagnostic> {
+        let files = vec![("c.yaml".to_owned(), text.to_owned())];
+        let options = LoadOptions {
+            env: &env,
+            require_api_key: false,
+        };
+        match load(&files, &options) {
+            Ok(loaded) => loaded.warnings,
+            Err(problems) => problems,
+        }
+    }
+
+    #[test]
+    fn jmespath_errors_point_at_the_character() {
+        let text = "version: 1\nsubscriptions:\n  - name: A\n    trigger: 'type = \"track\"'\n    action: addTag\n    \
+                    mapping:\n      tag: x\n      email: { \"@jmespath\": \"traits.#email\" }\n";
+        let p = problems(text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].kind, ErrorKind::Mapping);
+        assert_eq!(p[0].field.as_deref(), Some("mapping.email.@jmespath"));
+        // `      email: { "@jmespath": "` is 29 characters; the error is at `#` (offset 7).
+        assert_eq!((p[0].pos.line, p[0].pos.column), (8, 30 + 7), "{}", p[0]);
+    }
+
+    #[test]
+    fn carets_cover_the_offending_value() {
+        let text = "version: 1\nsubscriptions:\n  - name: A\n    trigger: 'type = \"track\"'\n    action: trackEvnt\n";
+        let p = problems(text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!((p[0].pos.line, p[0].pos.column, p[0].len), (5, 13, "trackEvnt".len()));
+        let quoted = text.replace("trackEvnt", "\"trackEvnt\"");
+        assert_eq!(problems(&quoted)[0].len, "trackEvnt".len() + 2);
+    }
+
+    #[test]
+    fn directives_that_always_fail_are_warnings() {
+        let text = "version: 1\nsubscriptions:\n  - name: A\n    trigger: 'type = \"track\"'\n    action: addTag\n    \
+                    mapping:\n      tag:\n        \"@if\": { then: x }\n";
+        let p = problems(text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].severity, Severity::Warning);
+        assert_eq!(p[0].field.as_deref(), Some("mapping.tag.@if"));
+        assert_eq!(p[0].pos.line, 8);
     }
 
     #[test]
