@@ -125,8 +125,10 @@ pub fn run_action(
     event: &Value,
     settings: &Settings,
 ) -> Result<Vec<PlannedRequest>, PlanError> {
-    let payload = mapping.eval(event).map_err(PlanError::Mapping)?;
-    action.plan_event(event, payload, settings).map_err(PlanError::Validation)
+    let payload = mapping.eval_borrowed(event).map_err(PlanError::Mapping)?;
+    action
+        .plan_event(event, &payload, settings)
+        .map_err(PlanError::Validation)
 }
 
 impl Destination {
