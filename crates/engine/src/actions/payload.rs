@@ -283,11 +283,15 @@ pub(super) fn validate<'p>(fields: &'static [Field], payload: &'p Mapped<'p>) ->
     let mut out = Vec::with_capacity(fields.len());
     // Fields present after cleaning, as bits by index in `fields` (an action has at most 15).
     let mut present = 0u64;
+    // Mappings mostly list the fields in the table's order (the defaults do), so the
+    // search starts after the last field found.
+    let mut next = 0;
     for (key, value) in members {
         // Unknown keys: ajv's `removeAdditional`.
-        let Some(i) = fields.iter().position(|f| f.name == key) else {
+        let Some(i) = (next..fields.len()).chain(0..next).find(|&i| fields[i].name == key) else {
             continue;
         };
+        next = i + 1;
         // `removeEmptyValues` at the root: `null` and `""` are as good as absent.
         if value.is_null() || value.as_str() == Some("") {
             continue;
@@ -424,9 +428,16 @@ fn preview(v: &Value) -> String {
 /// compares the missing zone with `""` instead of `undefined`. Zone digits are
 /// not range-checked, and `23:59:60` is allowed as a leap second.
 pub fn is_date_time(s: &str) -> bool {
-    let mut parts = s.split(|c: char| c == 't' || c == 'T' || is_js_whitespace(c));
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(date), Some(time), None) => is_date(date.as_bytes()) && is_time(time.as_bytes()),
+    // A valid date is 10 ASCII bytes without a separator, and a valid time has no
+    // separator either, so "exactly two parts" is: a date, one separator, a time.
+    let (Some(date), Some(rest)) = (s.get(..10), s.get(10..)) else {
+        return false;
+    };
+    let mut time = rest.chars();
+    match time.next() {
+        Some(c) if c == 't' || c == 'T' || is_js_whitespace(c) => {
+            is_date(date.as_bytes()) && is_time(time.as_str().as_bytes())
+        }
         _ => false,
     }
 }
