@@ -86,7 +86,7 @@ fn plan(c: &mut Criterion) {
                 for p in &planned {
                     for r in p.result.as_ref().unwrap() {
                         body.clear();
-                        serde_json::to_writer(&mut body, &r.body).unwrap();
+                        body.extend_from_slice(r.body_bytes());
                     }
                 }
             }

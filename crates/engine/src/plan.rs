@@ -125,9 +125,9 @@ pub fn run_action(
     event: &Value,
     settings: &Settings,
 ) -> Result<Vec<PlannedRequest>, PlanError> {
-    let payload = mapping.eval(event).map_err(PlanError::Mapping)?;
+    let payload = mapping.eval_borrowed(event).map_err(PlanError::Mapping)?;
     action
-        .plan_event(event, payload, settings)
+        .plan_event(event, &payload, settings)
         .map_err(PlanError::Validation)
 }
 

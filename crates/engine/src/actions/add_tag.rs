@@ -9,7 +9,8 @@
 use serde_json::{Map, Value};
 
 use super::fields::{self, Field};
-use super::{PlannedRequest, Settings, ValidationError, ValidationErrorKind};
+use super::payload::Payload;
+use super::{PlannedRequest, Settings, ValidationError, ValidationErrorKind, json_body};
 
 /// The fields, in the reference's order.
 pub(super) const FIELDS: &[Field] = &[
@@ -36,18 +37,18 @@ pub(super) fn default_mapping(m: &mut Map<String, Value>) {
     m.insert("segmentAnonymousId".to_owned(), fields::path("$.anonymousId"));
 }
 
-pub(super) fn build(payload: Map<String, Value>, settings: &Settings) -> Result<PlannedRequest, ValidationError> {
+pub(super) fn build(payload: &Payload<'_>, settings: &Settings) -> Result<PlannedRequest, ValidationError> {
     request("POST", payload, settings)
 }
 
 /// The request of both tag actions, after the reference's checks in `perform`.
 pub(super) fn request(
     method: &'static str,
-    payload: Map<String, Value>,
+    payload: &Payload<'_>,
     settings: &Settings,
 ) -> Result<PlannedRequest, ValidationError> {
     // After validation these are strings, but `[""]` or `[null]` still became `""`.
-    let non_empty = |key: &str| payload.get(key).and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    let non_empty = |key: &str| payload.get(key).and_then(|v| v.as_str()).is_some_and(|s| !s.is_empty());
     if !["email", "userId", "segmentAnonymousId"].into_iter().any(non_empty) {
         return Err(ValidationError::new(
             None,
@@ -68,7 +69,7 @@ pub(super) fn request(
         method,
         settings.api("/v1/tags"),
         settings,
-        Some(Value::Object(payload)),
+        json_body(payload),
     ))
 }
 
@@ -86,7 +87,7 @@ mod tests {
             (requests.len(), requests[0].method, requests[0].url.as_str()),
             (1, "POST", "https://api.encharge.io/v1/tags")
         );
-        Ok(requests[0].body.clone().unwrap())
+        Ok(requests[0].to_json()["body"].clone())
     }
 
     #[test]

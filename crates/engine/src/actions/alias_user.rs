@@ -3,10 +3,12 @@
 //! The body is the validated payload plus `type: "alias"`:
 //! `{userId, previousUserId, timestamp?, messageId?, type}`.
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use super::fields::{self, Field};
-use super::{PlannedRequest, Settings};
+use super::payload::Payload;
+use super::{PlannedRequest, Settings, json_body};
 
 /// The fields, in the reference's order.
 pub(super) const FIELDS: &[Field] = &[
@@ -33,14 +35,23 @@ pub(super) fn default_mapping(m: &mut Map<String, Value>) {
     m.insert("messageId".to_owned(), fields::path("$.messageId"));
 }
 
-pub(super) fn build(mut payload: Map<String, Value>, settings: &Settings) -> PlannedRequest {
-    payload.insert("type".to_owned(), Value::String("alias".to_owned()));
-    PlannedRequest::new(
-        "POST",
-        settings.ingest_url.clone(),
-        settings,
-        Some(Value::Object(payload)),
-    )
+pub(super) fn build(payload: &Payload<'_>, settings: &Settings) -> PlannedRequest {
+    let body = json_body(&AliasBody(payload));
+    PlannedRequest::new("POST", settings.ingest_url.clone(), settings, body)
+}
+
+/// `{...payload, type: "alias"}` (`type` is not a field, so it comes last).
+struct AliasBody<'b, 'p>(&'b Payload<'p>);
+
+impl Serialize for AliasBody<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut body = serializer.serialize_map(None)?;
+        for (key, value) in self.0.iter() {
+            body.serialize_entry(key, value)?;
+        }
+        body.serialize_entry("type", "alias")?;
+        body.end()
+    }
 }
 
 #[cfg(test)]
@@ -57,7 +68,7 @@ mod tests {
             (requests.len(), requests[0].method, requests[0].url.as_str()),
             (1, "POST", "https://ingest.encharge.io/v1")
         );
-        Ok(requests[0].body.clone().unwrap())
+        Ok(requests[0].to_json()["body"].clone())
     }
 
     #[test]

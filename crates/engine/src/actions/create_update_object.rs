@@ -7,10 +7,12 @@
 //! removed when the fields are unset. The default `email` is the event's
 //! top-level `email`, not `traits.email` (which ends up in `properties`).
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
 use super::fields::{self, Field};
-use super::{PlannedRequest, Settings};
+use super::payload::Payload;
+use super::{PlannedRequest, Settings, json_body};
 
 /// The fields, in the reference's order.
 pub(super) const FIELDS: &[Field] = &[
@@ -59,44 +61,56 @@ pub(super) fn default_mapping(m: &mut Map<String, Value>) {
     m.insert("email".to_owned(), fields::path("$.email"));
 }
 
-pub(super) fn build(payload: Map<String, Value>, settings: &Settings) -> PlannedRequest {
-    let (mut object_type, mut external_id, mut id, mut object_data) = (None, None, None, None);
-    let (mut email, mut user_id) = (None, None);
-    for (key, value) in payload {
-        match key.as_str() {
-            "objectType" => object_type = Some(value),
-            "externalId" => external_id = Some(value),
-            "id" => id = Some(value),
-            "objectData" => object_data = Some(value),
-            "email" => email = Some((key, value)),
-            _ => user_id = Some((key, value)),
+pub(super) fn build(payload: &Payload<'_>, settings: &Settings) -> PlannedRequest {
+    let body = json_body(&ObjectBody(payload));
+    PlannedRequest::new("POST", settings.ingest_url.clone(), settings, body)
+}
+
+/// `{type: "group", objectType, properties: {...objectData, externalId, id}, user: {email, userId}}`.
+struct ObjectBody<'b, 'p>(&'b Payload<'p>);
+
+impl Serialize for ObjectBody<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let payload = self.0;
+        let mut body = serializer.serialize_map(None)?;
+        body.serialize_entry("type", "group")?;
+        if let Some(object_type) = payload.get("objectType") {
+            body.serialize_entry("objectType", object_type)?;
         }
+        body.serialize_entry("properties", &Properties(payload))?;
+        // `{email, userId}`, in this order whatever the payload's.
+        body.serialize_entry("user", &payload.pick(&["email", "userId"]))?;
+        body.end()
     }
-    // `{email, userId}`, in this order whatever the payload's.
-    let user: Map<String, Value> = [email, user_id].into_iter().flatten().collect();
-    let mut properties = match object_data {
-        Some(Value::Object(data)) => data,
-        _ => Map::new(),
-    };
-    for (key, value) in [("externalId", external_id), ("id", id)] {
-        match value {
-            Some(value) => {
-                properties.insert(key.to_owned(), value);
-            }
-            // `{...objectData, externalId: undefined}`: the trait is gone from the JSON.
-            None => {
-                properties.shift_remove(key);
+}
+
+/// `{...objectData, externalId, id}`.
+struct Properties<'b, 'p>(&'b Payload<'p>);
+
+impl Serialize for Properties<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let payload = self.0;
+        let ids = ["externalId", "id"].map(|key| (key, payload.get(key)));
+        let data = payload.get("objectData").and_then(|d| d.members());
+        let mut properties = serializer.serialize_map(None)?;
+        for (key, value) in data.clone().into_iter().flatten() {
+            match ids.iter().find(|(id, _)| *id == key) {
+                Some((_, Some(id))) => properties.serialize_entry(key, id)?,
+                // `{...objectData, externalId: undefined}`: the trait is gone from the JSON.
+                Some((_, None)) => {}
+                None => properties.serialize_entry(key, &value)?,
             }
         }
+        for (key, value) in ids {
+            let in_data = || data.clone().into_iter().flatten().any(|(k, _)| k == key);
+            if let Some(value) = value
+                && !in_data()
+            {
+                properties.serialize_entry(key, value)?;
+            }
+        }
+        properties.end()
     }
-    let mut body = Map::with_capacity(4);
-    body.insert("type".to_owned(), json!("group"));
-    if let Some(object_type) = object_type {
-        body.insert("objectType".to_owned(), object_type);
-    }
-    body.insert("properties".to_owned(), Value::Object(properties));
-    body.insert("user".to_owned(), Value::Object(user));
-    PlannedRequest::new("POST", settings.ingest_url.clone(), settings, Some(Value::Object(body)))
 }
 
 #[cfg(test)]
@@ -113,7 +127,7 @@ mod tests {
             (requests.len(), requests[0].method, requests[0].url.as_str()),
             (1, "POST", "https://ingest.encharge.io/v1")
         );
-        Ok(requests[0].body.clone().unwrap())
+        Ok(requests[0].to_json()["body"].clone())
     }
 
     #[test]

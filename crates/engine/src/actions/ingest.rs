@@ -12,9 +12,12 @@
 //!   `user`, even when it is `null` or not a string (values in the spread are
 //!   never validated or coerced).
 
-use serde_json::{Map, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
 
 use super::fields::CONTEXT_FIELDS;
+use super::json_body;
+use super::payload::{Payload, View};
 
 /// Where the action's user object comes from.
 #[derive(Debug, Clone, Copy)]
@@ -27,58 +30,68 @@ pub(super) struct Spread {
 
 const IDENTIFIERS: [&str; 3] = ["email", "userId", "segmentAnonymousId"];
 
-/// Builds the ingest body from a validated payload.
-pub(super) fn event_body(payload: Map<String, Value>, spread: Spread) -> Value {
-    let mut body = Map::with_capacity(payload.len() + 2);
-    // `pick` lists the context fields in its own order, whatever the payload's.
-    let mut context: [Option<(String, Value)>; CONTEXT_FIELDS.len()] = Default::default();
-    // The reference's `user` keeps `email`, `userId`, `segmentAnonymousId` in this
-    // order, whatever the order of the payload.
-    let mut identifiers: [Option<Value>; 3] = [None, None, None];
-    let mut spread_value = None;
-    for (key, value) in payload {
-        if let Some(i) = IDENTIFIERS.iter().position(|k| *k == key) {
-            identifiers[i] = Some(value.clone());
-        }
-        if let Some(i) = CONTEXT_FIELDS.iter().position(|k| *k == key) {
-            context[i] = Some((key, value));
-        } else if key == spread.field {
-            if spread.keep_top_level {
-                spread_value = Some(value.clone());
-                body.insert(key, value);
-            } else {
-                spread_value = Some(value);
+/// Writes the ingest body of a validated payload.
+pub(super) fn event_body(payload: &Payload<'_>, spread: Spread) -> Option<Box<RawValue>> {
+    json_body(&EventBody { payload, spread })
+}
+
+struct EventBody<'b, 'p> {
+    payload: &'b Payload<'p>,
+    spread: Spread,
+}
+
+impl Serialize for EventBody<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut body = serializer.serialize_map(None)?;
+        for (key, value) in self.payload.iter() {
+            let moved = CONTEXT_FIELDS.contains(&key) || (key == self.spread.field && !self.spread.keep_top_level);
+            if !moved {
+                body.serialize_entry(key, value)?;
             }
-        } else {
-            body.insert(key, value);
         }
+        // `pick` lists the context fields in its own order, whatever the payload's.
+        body.serialize_entry("context", &self.payload.pick(&CONTEXT_FIELDS))?;
+        body.serialize_entry("user", &User(self))?;
+        body.end()
     }
-    let mut context_map = Map::with_capacity(context.iter().flatten().count());
-    for (key, value) in context.into_iter().flatten() {
-        context_map.insert(key, value);
-    }
-    let spread = match spread_value {
-        Some(Value::Object(spread)) => spread,
-        _ => Map::new(),
-    };
-    let mut user = Map::with_capacity(spread.len() + IDENTIFIERS.len());
-    for (key, value) in IDENTIFIERS.iter().zip(identifiers) {
-        // JavaScript keeps the position of a key that the spread overwrites,
-        // even one whose first value was `undefined`: the identifiers come first.
-        match value {
-            Some(value) => {
-                user.insert((*key).to_owned(), value);
+}
+
+/// `{email, userId, segmentAnonymousId, ...spread}`.
+struct User<'b, 'c, 'p>(&'c EventBody<'b, 'p>);
+
+impl Serialize for User<'_, '_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let payload = self.0.payload;
+        // After validation the spread field is an object, if it is set.
+        let spread = payload.get(self.0.spread.field).and_then(|s| s.members());
+        // The spread's values of the identifiers, which replace the payload's.
+        let mut overrides: [Option<View<'_>>; 3] = [None; 3];
+        if let Some(members) = spread.clone() {
+            for (key, value) in members {
+                if let Some(i) = IDENTIFIERS.iter().position(|k| *k == key) {
+                    overrides[i] = Some(value);
+                }
             }
-            None if spread.contains_key(*key) => {
-                user.insert((*key).to_owned(), Value::Null);
-            }
-            None => {}
         }
+        let mut user = serializer.serialize_map(None)?;
+        // The reference's `user` keeps `email`, `userId`, `segmentAnonymousId` in this
+        // order, whatever the order of the payload. JavaScript keeps the position of
+        // a key that the spread overwrites, even one whose first value was `undefined`.
+        for (key, value) in IDENTIFIERS.iter().zip(overrides) {
+            match value {
+                Some(value) => user.serialize_entry(key, &value)?,
+                None => {
+                    if let Some(value) = payload.get(key) {
+                        user.serialize_entry(key, value)?;
+                    }
+                }
+            }
+        }
+        for (key, value) in spread.into_iter().flatten() {
+            if !IDENTIFIERS.contains(&key) {
+                user.serialize_entry(key, &value)?;
+            }
+        }
+        user.end()
     }
-    for (key, value) in spread {
-        user.insert(key, value);
-    }
-    body.insert("context".to_owned(), Value::Object(context_map));
-    body.insert("user".to_owned(), Value::Object(user));
-    Value::Object(body)
 }

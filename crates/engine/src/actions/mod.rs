@@ -23,11 +23,15 @@ mod track_page_view;
 
 use std::borrow::Cow;
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 pub use delete::plan_delete;
 pub use fields::{Field, FieldType};
 pub use payload::{ValidationError, ValidationErrorKind, is_date_time};
+
+use self::payload::Payload;
+use crate::mapping::Mapped;
 
 // Payload validation tracks present fields as bits of a `u64`.
 const _: () = {
@@ -173,17 +177,21 @@ impl Action {
         Value::Object(mapping)
     }
 
-    /// Builds the request for a mapped payload (`None`: the mapping resolved to undefined).
+    /// Builds the request for a mapped payload given as JSON (`None`: the mapping
+    /// resolved to undefined).
     ///
     /// The payload is cleaned, coerced and validated as Segment does, then
     /// turned into the action's request. Use [`Action::plan_event`] when the
     /// event is at hand: it also applies Segment's failure on `"context": null`.
     pub fn plan(self, payload: Option<Value>, settings: &Settings) -> Result<Vec<PlannedRequest>, ValidationError> {
-        let payload = payload::validate(self.fields(), payload)?;
-        Ok(vec![self.build(payload, settings)?])
+        let payload = payload.map_or(Mapped::Undef, Mapped::Val);
+        let payload = payload::validate(self.fields(), &payload)?;
+        Ok(vec![self.build(&payload, settings)?])
     }
 
-    /// [`Action::plan`] for a payload mapped from `event`.
+    /// [`Action::plan`] for a payload mapped from `event` by
+    /// [`Mapping::eval_borrowed`](crate::mapping::Mapping::eval_borrowed): nothing
+    /// is copied from the event, the body is written straight from it.
     ///
     /// Segment fails every event whose `context` is `null` (after validating
     /// the payload, before sending), so such an event is a
@@ -191,7 +199,7 @@ impl Action {
     pub fn plan_event(
         self,
         event: &Value,
-        payload: Option<Value>,
+        payload: &Mapped<'_>,
         settings: &Settings,
     ) -> Result<Vec<PlannedRequest>, ValidationError> {
         let payload = payload::validate(self.fields(), payload)?;
@@ -204,10 +212,10 @@ impl Action {
                     .to_owned(),
             ));
         }
-        Ok(vec![self.build(payload, settings)?])
+        Ok(vec![self.build(&payload, settings)?])
     }
 
-    fn build(self, payload: Map<String, Value>, settings: &Settings) -> Result<PlannedRequest, ValidationError> {
+    fn build(self, payload: &Payload<'_>, settings: &Settings) -> Result<PlannedRequest, ValidationError> {
         match self {
             Action::TrackEvent => Ok(track_event::build(payload, settings)),
             Action::IdentifyUser => Ok(identify_user::build(payload, settings)),
@@ -287,7 +295,7 @@ const JSON: &str = "application/json";
 /// An HTTP request ready to send.
 ///
 /// `Debug` masks the API key header.
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct PlannedRequest {
     /// Upper-case HTTP method.
     pub method: &'static str,
@@ -295,15 +303,30 @@ pub struct PlannedRequest {
     pub url: String,
     /// Header names (lower case) and values: `x-encharge-token` and `content-type`.
     pub headers: Vec<(&'static str, String)>,
-    /// JSON body, if any.
-    pub body: Option<Value>,
+    /// The JSON body as it goes on the wire (compact), if any. It serializes as
+    /// the JSON it holds; [`PlannedRequest::to_json`] parses it back.
+    pub body: Option<Box<RawValue>>,
+}
+
+impl PartialEq for PlannedRequest {
+    fn eq(&self, other: &PlannedRequest) -> bool {
+        self.method == other.method
+            && self.url == other.url
+            && self.headers == other.headers
+            && self.body.as_deref().map(RawValue::get) == other.body.as_deref().map(RawValue::get)
+    }
 }
 
 impl PlannedRequest {
     /// A request with the headers every Encharge request carries. Segment's own
     /// `user-agent` and `x-segment-actions` are left out on purpose. The bodiless
     /// DELETE of a user deletion also declares a JSON content type, as Segment's does.
-    pub(crate) fn new(method: &'static str, url: String, settings: &Settings, body: Option<Value>) -> PlannedRequest {
+    pub(crate) fn new(
+        method: &'static str,
+        url: String,
+        settings: &Settings,
+        body: Option<Box<RawValue>>,
+    ) -> PlannedRequest {
         PlannedRequest {
             method,
             url,
@@ -316,26 +339,35 @@ impl PlannedRequest {
     }
 
     /// The request as `{"method", "url", "headers", "body"}`, the format of `eval` and the corpus.
+    ///
+    /// The body is parsed back from its bytes: this is for tools and tests, not for every event.
     pub fn to_json(&self) -> Value {
         let headers: Map<String, Value> = self
             .headers
             .iter()
             .map(|(k, v)| ((*k).to_owned(), Value::String(v.clone())))
             .collect();
-        serde_json::json!({ "method": self.method, "url": self.url, "headers": headers, "body": self.body })
+        serde_json::json!({ "method": self.method, "url": self.url, "headers": headers, "body": self.body_json() })
+    }
+
+    /// The body parsed back into a value: for tools and tests, not for every event.
+    pub fn body_json(&self) -> Option<Value> {
+        // The body was written from JSON by `json_body`, so it parses.
+        self.body
+            .as_deref()
+            .and_then(|b| serde_json::from_str::<Value>(b.get()).ok())
     }
 
     /// The body as it goes on the wire (compact JSON); empty when there is none.
-    pub fn body_bytes(&self) -> Vec<u8> {
-        let Some(body) = &self.body else { return Vec::new() };
-        // Most event bodies fit, which saves the reallocations of growing from 128 bytes.
-        let mut out = Vec::with_capacity(1024);
-        // Serializing a `Value` into memory cannot fail: its keys are strings.
-        match serde_json::to_writer(&mut out, body) {
-            Ok(()) => out,
-            Err(_) => Vec::new(),
-        }
+    pub fn body_bytes(&self) -> &[u8] {
+        self.body.as_deref().map_or(&[], |b| b.get().as_bytes())
     }
+}
+
+/// A request body: `body` written as compact JSON.
+fn json_body(body: &impl serde::Serialize) -> Option<Box<RawValue>> {
+    // Writing JSON into memory cannot fail: every key is a string.
+    serde_json::value::to_raw_value(body).ok()
 }
 
 impl std::fmt::Debug for PlannedRequest {
@@ -465,7 +497,7 @@ mod tests {
         let payload = json!({"userId": "a", "previousUserId": "b"});
         let err = |event: Value, payload: Value| {
             Action::AliasUser
-                .plan_event(&event, Some(payload), &settings)
+                .plan_event(&event, &Mapped::Val(payload), &settings)
                 .err()
                 .map(|e| e.kind)
         };

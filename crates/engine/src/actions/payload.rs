@@ -17,13 +17,17 @@
 //!   else fails;
 //! - `timestamp` must pass ajv-formats' `date-time` check (see [`is_date_time`]).
 //!
-//! Validation runs in one pass over the payload, which it takes by value and
-//! edits in place; values are moved, never copied.
+//! Validation runs in one pass over the payload, which it borrows: the cleaned
+//! payload ([`Payload`]) points into the mapping's result, and only numbers and
+//! booleans turned into strings are new.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use serde_json::Value;
 
 use super::fields::{Field, FieldType};
 use crate::js;
+use crate::mapping::Mapped;
 
 /// A payload that cannot be sent: reported with the subscription, never sent, never retried.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,40 +89,221 @@ impl std::fmt::Display for ValidationError {
 
 impl std::error::Error for ValidationError {}
 
-/// Cleans and validates a mapped payload (`None`: the mapping gave undefined)
-/// against `fields`, returning the payload as Segment's `perform` receives it.
+/// A member of the mapped payload, borrowed from the mapping's result: a value the
+/// mapping built ([`Mapped::Arr`], [`Mapped::Obj`]) or JSON it took or computed.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum View<'p> {
+    /// An object or array built by the mapping (never [`Mapped::Ref`] or [`Mapped::Val`]).
+    Mapped(&'p Mapped<'p>),
+    /// A JSON value.
+    Json(&'p Value),
+}
+
+impl<'p> View<'p> {
+    pub(super) fn of(m: &'p Mapped<'p>) -> View<'p> {
+        match m {
+            Mapped::Ref(v) => View::Json(v),
+            Mapped::Val(v) => View::Json(v),
+            other => View::Mapped(other),
+        }
+    }
+
+    fn is_null(self) -> bool {
+        matches!(self, View::Json(Value::Null))
+    }
+
+    fn as_str(self) -> Option<&'p str> {
+        match self {
+            View::Json(Value::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The members of an object, in order, without `undefined` ones; `None` for anything else.
+    pub(super) fn members(self) -> Option<Members<'p>> {
+        match self {
+            View::Mapped(Mapped::Obj(members)) => Some(Members::Mapped(members.iter())),
+            View::Json(Value::Object(map)) => Some(Members::Json(map.iter())),
+            _ => None,
+        }
+    }
+
+    /// The only element of a one-element array.
+    fn single(self) -> Option<View<'p>> {
+        match self {
+            View::Mapped(Mapped::Arr(items)) if items.len() == 1 => items.first().map(View::of),
+            View::Json(Value::Array(items)) if items.len() == 1 => items.first().map(View::Json),
+            _ => None,
+        }
+    }
+
+    /// The value as JSON, for messages (`undefined` array elements become `null`).
+    fn to_json(self) -> Value {
+        match self {
+            View::Mapped(m) => m.clone().into_value().unwrap_or(Value::Null),
+            View::Json(v) => v.clone(),
+        }
+    }
+}
+
+impl serde::Serialize for View<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            View::Mapped(m) => m.serialize(serializer),
+            View::Json(v) => v.serialize(serializer),
+        }
+    }
+}
+
+/// The members of an object [`View`].
+#[derive(Clone)]
+pub(super) enum Members<'p> {
+    Mapped(std::slice::Iter<'p, (Cow<'p, str>, Mapped<'p>)>),
+    Json(serde_json::map::Iter<'p>),
+}
+
+impl<'p> Iterator for Members<'p> {
+    type Item = (&'p str, View<'p>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Members::Mapped(it) => it
+                .find(|(_, v)| !v.is_undefined())
+                .map(|(k, v)| (k.as_ref(), View::of(v))),
+            Members::Json(it) => it.next().map(|(k, v)| (k.as_str(), View::Json(v))),
+        }
+    }
+}
+
+/// A field's value after cleaning and coercion, still borrowed from the mapped payload.
+#[derive(Debug, Clone)]
+pub(super) enum Clean<'p> {
+    /// A string field, coerced.
+    Str(Cow<'p, str>),
+    /// An object sent as mapped (`properties`, `userFields`, ...).
+    Raw(View<'p>),
+    /// A structured object (`campaign`, `page`, `location`): its known, non-null members.
+    Members(Vec<(&'static str, Clean<'p>)>),
+}
+
+impl<'p> Clean<'p> {
+    /// The string, for a string field.
+    pub(super) fn as_str(&self) -> Option<&str> {
+        match self {
+            Clean::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The members of a free object.
+    pub(super) fn members(&self) -> Option<Members<'p>> {
+        match self {
+            Clean::Raw(v) => v.members(),
+            _ => None,
+        }
+    }
+}
+
+impl serde::Serialize for Clean<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Clean::Str(s) => serializer.serialize_str(s),
+            Clean::Raw(v) => v.serialize(serializer),
+            Clean::Members(members) => serializer.collect_map(members.iter().map(|(k, v)| (k, v))),
+        }
+    }
+}
+
+/// A validated payload, as Segment's `perform` receives it: fields in the order the
+/// mapping gave them, each at most once.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Payload<'p> {
+    fields: Vec<(&'static str, Clean<'p>)>,
+}
+
+impl<'p> Payload<'p> {
+    /// The field called `name`, if it is set.
+    pub(super) fn get(&self, name: &str) -> Option<&Clean<'p>> {
+        self.fields.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
+    /// The fields, in order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&'static str, &Clean<'p>)> {
+        self.fields.iter().map(|(k, v)| (*k, v))
+    }
+
+    /// Lodash's `pick(payload, keys)`: the fields among `keys` that are set, in the order of `keys`.
+    pub(super) fn pick<'b>(&'b self, keys: &'b [&'static str]) -> Pick<'b, 'p> {
+        Pick { payload: self, keys }
+    }
+}
+
+/// A few fields of a payload, serialized as an object: see [`Payload::pick`].
+pub(super) struct Pick<'b, 'p> {
+    payload: &'b Payload<'p>,
+    keys: &'b [&'static str],
+}
+
+impl serde::Serialize for Pick<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(
+            self.keys
+                .iter()
+                .filter_map(|key| self.payload.get(key).map(|value| (key, value))),
+        )
+    }
+}
+
+/// Serializes as the payload object.
+impl serde::Serialize for Payload<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+/// Cleans and validates a mapped payload ([`Mapped::Undef`]: the mapping gave
+/// undefined) against `fields`, returning the payload as Segment's `perform`
+/// receives it. Nothing is copied from the payload but numbers turned into strings.
 ///
 /// Errors are reported in payload order, then missing required fields in field order.
-pub(super) fn validate(fields: &[Field], payload: Option<Value>) -> Result<Map<String, Value>, ValidationError> {
-    let mut map = match payload {
-        Some(Value::Object(map)) => map,
-        other => {
-            let got = other.as_ref().map_or_else(|| "nothing".to_owned(), describe);
-            return Err(ValidationError::new(
-                None,
-                ValidationErrorKind::NotAnObject,
-                format!("the mapping must produce an object of fields, got {got}"),
-            ));
-        }
+pub(super) fn validate<'p>(fields: &'static [Field], payload: &'p Mapped<'p>) -> Result<Payload<'p>, ValidationError> {
+    let root = View::of(payload);
+    let Some(members) = root.members() else {
+        let got = match payload {
+            Mapped::Undef => "nothing".to_owned(),
+            _ => describe(&root.to_json()),
+        };
+        return Err(ValidationError::new(
+            None,
+            ValidationErrorKind::NotAnObject,
+            format!("the mapping must produce an object of fields, got {got}"),
+        ));
     };
     let mut first_error = None;
+    let mut out = Vec::with_capacity(fields.len());
     // Fields present after cleaning, as bits by index in `fields` (an action has at most 15).
     let mut present = 0u64;
-    map.retain(|key, value| {
+    // Mappings mostly list the fields in the table's order (the defaults do), so the
+    // search starts after the last field found.
+    let mut next = 0;
+    for (key, value) in members {
         // Unknown keys: ajv's `removeAdditional`.
-        let Some(i) = fields.iter().position(|f| f.name == key) else {
-            return false;
+        let Some(i) = (next..fields.len()).chain(0..next).find(|&i| fields[i].name == key) else {
+            continue;
         };
+        next = i + 1;
         // `removeEmptyValues` at the root: `null` and `""` are as good as absent.
         if value.is_null() || value.as_str() == Some("") {
-            return false;
+            continue;
         }
-        if let Err(e) = check_field(&fields[i], value) {
-            first_error.get_or_insert(e);
+        match check_field(&fields[i], value) {
+            Ok(clean) => out.push((fields[i].name, clean)),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
         }
         present |= 1 << i;
-        true
-    });
+    }
     if let Some(e) = first_error {
         return Err(e);
     }
@@ -128,56 +313,57 @@ pub(super) fn validate(fields: &[Field], payload: Option<Value>) -> Result<Map<S
         .find(|(i, f)| f.required && present & (1 << i) == 0)
     {
         Some((_, missing)) => Err(ValidationError::missing(missing.name)),
-        None => Ok(map),
+        None => Ok(Payload { fields: out }),
     }
 }
 
-fn check_field(field: &Field, value: &mut Value) -> Result<(), ValidationError> {
+fn check_field<'p>(field: &Field, value: View<'p>) -> Result<Clean<'p>, ValidationError> {
     match field.ty {
         FieldType::String if field.format_date_time => {
-            // Kept only for the message: a timestamp that is not a string is rare.
-            let original = (!value.is_string()).then(|| value.clone());
-            coerce_string(value).map_err(|()| wrong_type(field.name, FieldType::String, value))?;
-            match value {
-                Value::String(s) if is_date_time(s) => Ok(()),
-                _ => Err(ValidationError::new(
+            let s = coerce_string(value).map_err(|()| wrong_type(field.name, FieldType::String, value))?;
+            if is_date_time(&s) {
+                Ok(Clean::Str(s))
+            } else {
+                Err(ValidationError::new(
                     Some(field.name),
                     ValidationErrorKind::InvalidDateTime,
                     format!(
                         "must be a date-time string like 2024-03-05T10:00:00Z, got {}",
-                        preview(original.as_ref().unwrap_or(value))
+                        preview(&value.to_json())
                     ),
-                )),
+                ))
             }
         }
-        FieldType::String => coerce_string(value).map_err(|()| wrong_type(field.name, FieldType::String, value)),
+        FieldType::String => coerce_string(value)
+            .map(Clean::Str)
+            .map_err(|()| wrong_type(field.name, FieldType::String, value)),
         FieldType::Object => {
-            let Value::Object(members) = value else {
+            let Some(members) = value.members() else {
                 return Err(wrong_type(field.name, FieldType::Object, value));
             };
             if field.properties.is_empty() {
                 // Free objects (`properties`, `userFields`, ...) are sent as mapped.
-                return Ok(());
+                return Ok(Clean::Raw(value));
             }
-            let mut first_error = None;
-            members.retain(|key, member| {
-                let Some((_, ty)) = field.properties.iter().find(|(name, _)| name == key) else {
-                    return false;
+            let mut kept = Vec::new();
+            for (key, member) in members {
+                let Some((name, ty)) = field.properties.iter().find(|(name, _)| *name == key) else {
+                    continue;
                 };
                 // `removeEmptyValues` below the root drops `null` but keeps `""`.
                 if member.is_null() {
-                    return false;
+                    continue;
                 }
                 let checked = match ty {
-                    FieldType::String => coerce_string(member).map_err(|()| *ty),
-                    FieldType::Object => member.is_object().then_some(()).ok_or(*ty),
+                    FieldType::String => coerce_string(member).map(Clean::Str),
+                    FieldType::Object => member.members().map(|_| Clean::Raw(member)).ok_or(()),
                 };
-                if let Err(ty) = checked {
-                    first_error.get_or_insert_with(|| wrong_type(&format!("{}.{key}", field.name), ty, member));
+                match checked {
+                    Ok(clean) => kept.push((*name, clean)),
+                    Err(()) => return Err(wrong_type(&format!("{}.{key}", field.name), *ty, member)),
                 }
-                true
-            });
-            first_error.map_or(Ok(()), Err)
+            }
+            Ok(Clean::Members(kept))
         }
     }
 }
@@ -185,31 +371,19 @@ fn check_field(field: &Field, value: &mut Value) -> Result<(), ValidationError> 
 /// ajv's `coerceTypes: "array"` towards `string`: numbers and booleans print as
 /// JavaScript does, `null` (reachable only as `[null]`) becomes `""`, and a
 /// one-element array is replaced by its element first.
-fn coerce_string(value: &mut Value) -> Result<(), ()> {
-    let scalar = match value {
-        Value::String(_) => return Ok(()),
-        Value::Array(items) if items.len() == 1 => match items.pop() {
-            Some(item) => item,
-            None => return Err(()),
-        },
-        Value::Array(_) | Value::Object(_) => return Err(()),
-        _ => std::mem::take(value),
-    };
-    *value = Value::String(match scalar {
-        Value::String(s) => s,
-        Value::Number(n) => js::number_to_string(&n),
-        Value::Bool(b) => b.to_string(),
-        Value::Null => String::new(),
-        other => {
-            // Restore what the user gave (the element of a one-element array), for the message.
-            *value = Value::Array(vec![other]);
-            return Err(());
-        }
-    });
-    Ok(())
+fn coerce_string(value: View<'_>) -> Result<Cow<'_, str>, ()> {
+    let scalar = value.single().unwrap_or(value);
+    match scalar {
+        View::Json(Value::String(s)) => Ok(Cow::Borrowed(s)),
+        View::Json(Value::Number(n)) => Ok(Cow::Owned(js::number_to_string(n))),
+        View::Json(Value::Bool(b)) => Ok(Cow::Borrowed(if *b { "true" } else { "false" })),
+        // An `undefined` array element is `null` in the mapping's output.
+        View::Json(Value::Null) | View::Mapped(Mapped::Undef) => Ok(Cow::Borrowed("")),
+        _ => Err(()),
+    }
 }
 
-fn wrong_type(field: &str, want: FieldType, got: &Value) -> ValidationError {
+fn wrong_type(field: &str, want: FieldType, got: View<'_>) -> ValidationError {
     let want = match want {
         FieldType::String => "a string",
         FieldType::Object => "an object",
@@ -217,7 +391,7 @@ fn wrong_type(field: &str, want: FieldType, got: &Value) -> ValidationError {
     ValidationError::new(
         Some(field),
         ValidationErrorKind::WrongType,
-        format!("must be {want}, got {}", describe(got)),
+        format!("must be {want}, got {}", describe(&got.to_json())),
     )
 }
 
@@ -254,9 +428,16 @@ fn preview(v: &Value) -> String {
 /// compares the missing zone with `""` instead of `undefined`. Zone digits are
 /// not range-checked, and `23:59:60` is allowed as a leap second.
 pub fn is_date_time(s: &str) -> bool {
-    let mut parts = s.split(|c: char| c == 't' || c == 'T' || is_js_whitespace(c));
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(date), Some(time), None) => is_date(date.as_bytes()) && is_time(time.as_bytes()),
+    // A valid date is 10 ASCII bytes without a separator, and a valid time has no
+    // separator either, so "exactly two parts" is: a date, one separator, a time.
+    let (Some(date), Some(rest)) = (s.get(..10), s.get(10..)) else {
+        return false;
+    };
+    let mut time = rest.chars();
+    match time.next() {
+        Some(c) if c == 't' || c == 'T' || is_js_whitespace(c) => {
+            is_date(date.as_bytes()) && is_time(time.as_str().as_bytes())
+        }
         _ => false,
     }
 }
@@ -334,6 +515,12 @@ mod tests {
 
     const FIELDS: &[Field] = &[TYPE, EMAIL, TIMESTAMP, PROPERTIES, CAMPAIGN];
 
+    /// The cleaned payload as JSON.
+    fn validate_json(payload: Option<Value>) -> Result<Value, ValidationError> {
+        let mapped = payload.map_or(Mapped::Undef, Mapped::Val);
+        validate(FIELDS, &mapped).map(|p| serde_json::to_value(&p).unwrap())
+    }
+
     #[test]
     fn date_times_as_ajv_formats() {
         for (s, ok) in [
@@ -410,11 +597,7 @@ mod tests {
             ),
             (json!({"type": "t", "properties": ""}), json!({"type": "t"})),
         ] {
-            assert_eq!(
-                validate(FIELDS, Some(payload.clone())).map(Value::Object),
-                Ok(want),
-                "{payload}"
-            );
+            assert_eq!(validate_json(Some(payload.clone())), Ok(want), "{payload}");
         }
     }
 
@@ -463,7 +646,7 @@ mod tests {
                 Some("timestamp"),
             ),
         ] {
-            let err = validate(FIELDS, payload.clone()).err();
+            let err = validate_json(payload.clone()).err();
             assert_eq!(
                 err.as_ref().map(|e| (e.kind, e.field.as_deref())),
                 Some((kind, field)),
@@ -474,17 +657,17 @@ mod tests {
 
     #[test]
     fn messages_name_the_field_and_the_value() {
-        let err = validate(FIELDS, Some(json!({"type": "t", "timestamp": "2024-03-05"}))).err();
+        let err = validate_json(Some(json!({"type": "t", "timestamp": "2024-03-05"}))).err();
         assert_eq!(
             err.map(|e| e.to_string()).as_deref(),
             Some(r#"field "timestamp": must be a date-time string like 2024-03-05T10:00:00Z, got "2024-03-05""#)
         );
-        let err = validate(FIELDS, Some(json!({"type": [[1]]}))).err();
+        let err = validate_json(Some(json!({"type": [[1]]}))).err();
         assert_eq!(
             err.map(|e| e.to_string()).as_deref(),
             Some(r#"field "type": must be a string, got an array ([[1]])"#)
         );
-        let err = validate(FIELDS, Some(json!({"email": "a"}))).err();
+        let err = validate_json(Some(json!({"email": "a"}))).err();
         assert_eq!(
             err.map(|e| e.to_string()).as_deref(),
             Some(r#"field "type": is required, but the mapping gave no value (null and "" count as missing)"#)

@@ -1,9 +1,8 @@
 //! Untag User (`removeTag`): removes a tag through the REST API, a `DELETE
 //! {api_url}/v1/tags` with a JSON body; otherwise the same as Tag User.
 
-use serde_json::{Map, Value};
-
 use super::fields::Field;
+use super::payload::Payload;
 use super::{PlannedRequest, Settings, ValidationError, add_tag};
 
 /// The fields, in the reference's order.
@@ -17,7 +16,7 @@ pub(super) const FIELDS: &[Field] = &[
     add_tag::FIELDS[3],
 ];
 
-pub(super) fn build(payload: Map<String, Value>, settings: &Settings) -> Result<PlannedRequest, ValidationError> {
+pub(super) fn build(payload: &Payload<'_>, settings: &Settings) -> Result<PlannedRequest, ValidationError> {
     add_tag::request("DELETE", payload, settings)
 }
 
@@ -35,7 +34,7 @@ mod tests {
             (request.method, request.url.as_str()),
             ("DELETE", "https://api.encharge.io/v1/tags")
         );
-        assert_eq!(request.body, Some(json!({"tag": "t", "email": "a@example.com"})));
+        assert_eq!(request.to_json()["body"], json!({"tag": "t", "email": "a@example.com"}));
         assert_eq!(request.headers[1], ("content-type", "application/json".to_owned()));
     }
 

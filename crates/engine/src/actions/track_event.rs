@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::fields::{self, Field};
 use super::ingest::{self, Spread};
+use super::payload::Payload;
 use super::{PlannedRequest, Settings};
 
 const EVENT: Field = Field {
@@ -51,7 +52,7 @@ pub(super) fn default_mapping(m: &mut Map<String, Value>) {
     fields::push_common_defaults(m);
 }
 
-pub(super) fn build(payload: Map<String, Value>, settings: &Settings) -> PlannedRequest {
+pub(super) fn build(payload: &Payload<'_>, settings: &Settings) -> PlannedRequest {
     let body = ingest::event_body(
         payload,
         Spread {
@@ -59,7 +60,7 @@ pub(super) fn build(payload: Map<String, Value>, settings: &Settings) -> Planned
             keep_top_level: true,
         },
     );
-    PlannedRequest::new("POST", settings.ingest_url.clone(), settings, Some(body))
+    PlannedRequest::new("POST", settings.ingest_url.clone(), settings, body)
 }
 
 #[cfg(test)]
@@ -74,7 +75,7 @@ mod tests {
             .map_err(|e| e.kind)?;
         assert_eq!((requests.len(), requests[0].method), (1, "POST"));
         assert_eq!(requests[0].url, "https://ingest.encharge.io/v1");
-        Ok(requests[0].body.clone().unwrap())
+        Ok(requests[0].to_json()["body"].clone())
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::fields::{self, Field};
 use super::ingest::{self, Spread};
+use super::payload::Payload;
 use super::{PlannedRequest, Settings};
 
 const PROPERTIES: Field = Field {
@@ -45,7 +46,7 @@ pub(super) fn default_mapping(m: &mut Map<String, Value>) {
     fields::push_common_defaults(m);
 }
 
-pub(super) fn build(payload: Map<String, Value>, settings: &Settings) -> PlannedRequest {
+pub(super) fn build(payload: &Payload<'_>, settings: &Settings) -> PlannedRequest {
     let body = ingest::event_body(
         payload,
         Spread {
@@ -53,7 +54,7 @@ pub(super) fn build(payload: Map<String, Value>, settings: &Settings) -> Planned
             keep_top_level: true,
         },
     );
-    PlannedRequest::new("POST", settings.ingest_url.clone(), settings, Some(body))
+    PlannedRequest::new("POST", settings.ingest_url.clone(), settings, body)
 }
 
 #[cfg(test)]
@@ -70,7 +71,7 @@ mod tests {
             (requests.len(), requests[0].method, requests[0].url.as_str()),
             (1, "POST", "https://ingest.encharge.io/v1")
         );
-        Ok(requests[0].body.clone().unwrap())
+        Ok(requests[0].to_json()["body"].clone())
     }
 
     #[test]

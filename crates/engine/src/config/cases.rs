@@ -115,8 +115,8 @@ pub fn outcomes(destination: &Destination, event: &Value) -> Vec<Outcome> {
                     subscription: subscription.clone(),
                     action: p.subscription.action.name().to_owned(),
                     method: r.method.to_owned(),
+                    body: r.body_json(),
                     url: r.url,
-                    body: r.body,
                 })
             })),
             Err(e) => out.push(Outcome::Error(ExpectedError {

@@ -93,6 +93,25 @@ impl Path {
     /// stays borrowed; what is found inside a payload the mapping computed (in
     /// `@transform` or `@arrayPath`) is cloned out of it.
     pub(crate) fn get<'a>(&self, root: &Mapped<'a>) -> Mapped<'a> {
+        // The common case, a path into the event: no state to track.
+        if let &Mapped::Ref(mut v) = root {
+            for key in self.keys.iter() {
+                if !js::is_truthy(v) {
+                    return Mapped::Ref(v);
+                }
+                v = match step(v, key) {
+                    Step::Ref(next) => next,
+                    Step::Undef => return Mapped::Undef,
+                    // `.length` or a character: the general walk below makes the value.
+                    Step::Own(_) => return self.walk(root),
+                };
+            }
+            return Mapped::Ref(v);
+        }
+        self.walk(root)
+    }
+
+    fn walk<'a>(&self, root: &Mapped<'a>) -> Mapped<'a> {
         let mut cur = Cur::Node(root);
         for key in self.keys.iter() {
             cur = match cur {

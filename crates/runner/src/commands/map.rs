@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use encharge_engine::actions::PlannedRequest;
 use encharge_engine::{Destination, Planned};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::{FAILED, OK, USAGE, open_sources};
 use crate::input::{Record, read_records};
@@ -101,8 +102,25 @@ struct OutLine<'a> {
 struct RequestOut<'a> {
     method: &'a str,
     url: &'a str,
-    headers: Map<String, Value>,
-    body: &'a Option<Value>,
+    headers: HeadersOut<'a>,
+    /// The planned body's bytes, embedded as they are.
+    body: &'a Option<Box<RawValue>>,
+}
+
+/// The headers as an object, the API key replaced by `***`, so output can be shared.
+struct HeadersOut<'a>(&'a [(&'static str, String)]);
+
+impl Serialize for HeadersOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(name, value)| {
+            let shown = if name.eq_ignore_ascii_case("x-encharge-token") && !value.is_empty() {
+                "***"
+            } else {
+                value.as_str()
+            };
+            (name, shown)
+        }))
+    }
 }
 
 #[derive(Serialize)]
@@ -111,24 +129,11 @@ struct ErrorOut<'a> {
     message: String,
 }
 
-/// The request as printed: the API key is replaced by `***`, so output can be shared.
 fn request_out(r: &PlannedRequest) -> RequestOut<'_> {
-    let headers = r
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            let shown = if name.eq_ignore_ascii_case("x-encharge-token") && !value.is_empty() {
-                "***"
-            } else {
-                value.as_str()
-            };
-            ((*name).to_owned(), Value::String(shown.to_owned()))
-        })
-        .collect();
     RequestOut {
         method: r.method,
         url: &r.url,
-        headers,
+        headers: HeadersOut(&r.headers),
         body: &r.body,
     }
 }
