@@ -68,12 +68,10 @@ impl Request {
             .filter(|(name, _)| !name.eq_ignore_ascii_case(TOKEN_HEADER))
             .map(|(name, value)| header(name, value))
             .collect::<Result<_, _>>()?;
-        let body = match &planned.body {
-            Some(body) => Some(Bytes::from(serde_json::to_vec(body).map_err(|e| {
-                Error::new(ErrorKind::Config, format!("cannot serialize a request body: {e}"))
-            })?)),
-            None => None,
-        };
+        let body = planned
+            .body
+            .is_some()
+            .then(|| Bytes::copy_from_slice(planned.body_bytes()));
         Ok(Request {
             method: method(planned.method)?,
             url: url(&planned.url)?,
@@ -864,7 +862,7 @@ mod tests {
                 (TOKEN_HEADER, "secret-key-123".to_owned()),
                 ("content-type", "application/json".to_owned()),
             ],
-            body: Some(serde_json::json!({"b": 1, "a": 2})),
+            body: Some(serde_json::value::RawValue::from_string(r#"{"b":1,"a":2}"#.to_owned()).unwrap()),
         };
         let request = Request::from_planned(&planned).unwrap();
         assert_eq!(request.headers.len(), 1);
