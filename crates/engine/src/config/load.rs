@@ -135,6 +135,7 @@ pub fn load(files: &[(String, String)], options: &LoadOptions<'_>) -> Result<Loa
             text,
             index: PosIndex::default(),
             problems: &mut problems,
+            suggested: Vec::new(),
         };
         let Some(config) = ctx.read() else { continue };
         settings.take(&mut ctx, config.settings, options);
@@ -194,6 +195,9 @@ struct FileCtx<'a> {
     text: &'a str,
     index: PosIndex,
     problems: &'a mut Vec<Diagnostic>,
+    /// `(pointer of the object, key suggested)` for each unknown key reported, so that the
+    /// missing key the typo stands for is not reported a second time.
+    suggested: Vec<(String, &'static str)>,
 }
 
 impl FileCtx<'_> {
@@ -222,16 +226,27 @@ impl FileCtx<'_> {
             Ok(c) => c,
             Err(e) => {
                 let pointer = to_pointer(e.path());
+                let message = e.inner().to_string();
+                // `triger:` was reported with "did you mean `trigger`?"; "missing field `trigger`"
+                // would only say it again.
+                if self.suggested.iter().any(|(object, key)| {
+                    *object == pointer && message.strip_prefix("missing field ") == Some(&format!("`{key}`"))
+                }) {
+                    return None;
+                }
                 let subscription = subscription_name(&value, &pointer);
                 let field = field_of(&pointer);
-                let message = e.inner().to_string();
+                // `enabled: yes` is text in YAML 1.2.
+                let help = message
+                    .ends_with("expected a boolean")
+                    .then(|| "write `true` or `false`".to_owned());
                 self.error(
                     ErrorKind::Shape,
                     &pointer,
                     subscription.as_deref(),
                     &field,
                     message,
-                    None,
+                    help,
                 );
                 return None;
             }
@@ -265,12 +280,16 @@ impl FileCtx<'_> {
         }
     }
 
-    fn strip(&mut self, value: &mut Value, pointer: &str, known: &[&str], subscription: Option<&str>) {
+    fn strip(&mut self, value: &mut Value, pointer: &str, known: &[&'static str], subscription: Option<&str>) {
         let Value::Object(map) = value else { return };
         let unknown: Vec<String> = map.keys().filter(|k| !known.contains(&k.as_str())).cloned().collect();
         for key in unknown {
             map.remove(&key);
-            let help = did_you_mean(&key, known.iter().copied())
+            let suggestion = did_you_mean(&key, known.iter().copied());
+            if let Some(k) = suggestion {
+                self.suggested.push((pointer.to_owned(), k));
+            }
+            let help = suggestion
                 .map(|k| format!("did you mean `{k}`?"))
                 .or_else(|| Some(format!("known keys here: {}", known.join(", "))));
             let at = format!("{pointer}/{key}");
@@ -565,7 +584,8 @@ fn compile_subscription(ctx: &mut FileCtx<'_>, i: usize, sub: SubscriptionConfig
                 Some(name),
                 Some("trigger"),
                 e.message.clone(),
-                e.help.clone(),
+                // The help is the expression rewritten; bare in parentheses it reads as part of the text.
+                e.help.as_ref().map(|fix| format!("did you mean `{fix}`?")),
             );
             None
         }
@@ -634,6 +654,7 @@ fn compile_mapping(
             merged.insert(key.clone(), value.clone());
         }
     }
+    let defaults = action.default_mapping();
     for field in fields.iter().filter(|f| f.required && !merged.contains_key(f.name)) {
         ok = false;
         let why = if sub.use_defaults {
@@ -641,23 +662,29 @@ fn compile_mapping(
         } else {
             "`use_defaults: false` and the mapping does not set it"
         };
+        // The action's own default is the best example; `$.<field>` for fields without one.
+        let example = defaults
+            .get(field.name)
+            .map_or_else(|| format!("{{\"@path\": \"$.{}\"}}", field.name), Value::to_string);
+        let pointer = format!("{base}/mapping/{}", field.name);
+        let pointer = if ctx.index.contains(&pointer) {
+            pointer
+        } else {
+            format!("{base}/mapping")
+        };
         ctx.error(
             ErrorKind::RequiredField,
-            &format!("{base}/mapping"),
+            &pointer,
             Some(name),
             &format!("mapping.{}", field.name),
             format!("{} requires `{}`, but {why}", action.name(), field.name),
-            Some(format!(
-                "map `{}`, e.g. {{\"@path\": \"$.{}\"}}",
-                field.name, field.name
-            )),
+            Some(format!("map `{}`, e.g. {}: {example}", field.name, field.name)),
         );
     }
-    if !ok {
-        return None;
-    }
+    // Compiled even when a field is wrong, so that every problem of the mapping is reported at once.
     let source = Value::Object(merged);
     match Mapping::compile(&source) {
+        Ok(_) if !ok => None,
         Ok(mapping) => match source {
             Value::Object(merged) => Some((mapping, merged)),
             _ => None,
@@ -699,6 +726,65 @@ mod tests {
         assert_eq!(expand_env("a-${KEY}-b", &env).unwrap(), "a-secret-key-b");
         assert_eq!(expand_env("${NOPE}", &env), Err("NOPE".to_owned()));
         assert_eq!(expand_env("plain $ {x}", &env).unwrap(), "plain $ {x}");
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        let files = vec![("c.yaml".to_owned(), text.to_owned())];
+        let options = LoadOptions {
+            env: &env,
+            require_api_key: false,
+        };
+        match load(&files, &options) {
+            Ok(loaded) => loaded.warnings.iter().map(ToString::to_string).collect(),
+            Err(problems) => problems.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    const SUB: &str = "version: 1\nsubscriptions:\n  - name: S\n    trigger: 'type = \"identify\"'\n";
+
+    #[test]
+    fn a_misspelled_key_is_reported_once() {
+        let got =
+            problems("version: 1\nsubscriptions:\n  - name: S\n    triger: 'type = \"track\"'\n    action: addTag\n");
+        assert_eq!(
+            got,
+            vec!["c.yaml:4:5: error: subscription \"S\", unknown key `triger` (did you mean `trigger`?)"]
+        );
+    }
+
+    #[test]
+    fn every_problem_of_a_mapping_is_reported() {
+        let got = problems(&format!(
+            "{SUB}    action: addTag\n    mapping:\n      emial: x\n      tag: {{ \"@pth\": \"$.x\" }}\n"
+        ));
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].contains("field mapping.emial: addTag has no field `emial`"),
+            "{got:?}"
+        );
+        assert!(got[1].contains("unknown directive \"@pth\""), "{got:?}");
+    }
+
+    #[test]
+    fn a_required_field_gets_its_default_as_example() {
+        let got = problems(&format!("{SUB}    action: addTag\n    mapping:\n      tag: null\n"));
+        assert_eq!(
+            got,
+            vec![
+                "c.yaml:7:12: error: subscription \"S\", field mapping.tag: addTag requires `tag`, but its mapping is set \
+                 to null (map `tag`, e.g. tag: {\"@path\":\"$.traits.tag\"})"
+            ]
+        );
+    }
+
+    #[test]
+    fn yes_is_not_a_boolean() {
+        let got = problems(&format!("{SUB}    action: addTag\n    enabled: yes\n"));
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0].ends_with("expected a boolean (write `true` or `false`)"),
+            "{got:?}"
+        );
     }
 
     #[test]
