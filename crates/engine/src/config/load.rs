@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::yaml::{self, NodePos, Pos, PosIndex};
 use super::{ConfigFile, SubscriptionConfig};
 use crate::actions::{Action, Settings};
-use crate::mapping::Mapping;
+use crate::mapping::{Mapping, MappingError};
 use crate::plan::{Destination, Subscription};
 use crate::suggest::did_you_mean;
 use crate::trigger::Trigger;
@@ -683,21 +683,41 @@ fn compile_mapping(
     }
     // Compiled even when a field is wrong, so that every problem of the mapping is reported at once.
     let source = Value::Object(merged);
+    // A problem inside the user's field points at it; one inside a default, at the action.
+    let at = |e: &MappingError| {
+        let field = format!("mapping{}", e.pointer.replace('/', "."));
+        let top = e.pointer.split('/').nth(1).unwrap_or("");
+        let pointer = if sub.mapping.contains_key(top) {
+            format!("{base}/mapping{}", e.pointer)
+        } else {
+            format!("{base}/action")
+        };
+        (pointer, field)
+    };
     match Mapping::compile(&source) {
         Ok(_) if !ok => None,
-        Ok(mapping) => match source {
-            Value::Object(merged) => Some((mapping, merged)),
-            _ => None,
-        },
+        Ok(mapping) => {
+            // Directives Segment only checks at run time, failing every event that reaches them.
+            for w in mapping.warnings() {
+                let (pointer, field) = at(w);
+                ctx.at(
+                    Severity::Warning,
+                    ErrorKind::Mapping,
+                    &pointer,
+                    Some(name),
+                    &field,
+                    w.message.clone(),
+                    w.help.clone(),
+                );
+            }
+            match source {
+                Value::Object(merged) => Some((mapping, merged)),
+                _ => None,
+            }
+        }
         Err(errors) => {
             for e in errors {
-                let field = format!("mapping{}", e.pointer.replace('/', "."));
-                let top = e.pointer.split('/').nth(1).unwrap_or("");
-                let pointer = if sub.mapping.contains_key(top) {
-                    format!("{base}/mapping{}", e.pointer)
-                } else {
-                    format!("{base}/action")
-                };
+                let (pointer, field) = at(&e);
                 ctx.error(
                     ErrorKind::Mapping,
                     &pointer,
@@ -774,6 +794,18 @@ mod tests {
                 "c.yaml:7:12: error: subscription \"S\", field mapping.tag: addTag requires `tag`, but its mapping is set \
                  to null (map `tag`, e.g. tag: {\"@path\":\"$.traits.tag\"})"
             ]
+        );
+    }
+
+    #[test]
+    fn directives_that_always_fail_are_warnings() {
+        let got = problems(&format!(
+            "{SUB}    action: addTag\n    mapping:\n      tag: {{ \"@if\": {{ \"then\": \"x\" }} }}\n"
+        ));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].starts_with("c.yaml:7:21: warning: subscription \"S\", field mapping.tag.@if: fails on every event"),
+            "{got:?}"
         );
     }
 
