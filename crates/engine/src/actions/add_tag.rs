@@ -52,7 +52,7 @@ pub(super) fn request(
         return Err(ValidationError::new(
             None,
             ValidationErrorKind::NoIdentifier,
-            "no user to tag: map at least one of \"email\", \"userId\" or \"segmentAnonymousId\" \
+            "no user identified: map at least one of \"email\", \"userId\" or \"segmentAnonymousId\" \
              to a non-empty value"
                 .to_owned(),
         ));

@@ -109,16 +109,6 @@ impl<'a> Js<'a> {
         self.kind() == Type::Null
     }
 
-    /// JavaScript truthiness.
-    pub(crate) fn truthy(&self) -> bool {
-        match self {
-            Js::Undef => false,
-            Js::Ref(v) => js::is_truthy(v),
-            Js::Val(v) => js::is_truthy(v),
-            Js::Arr(_) | Js::Obj(_) => true,
-        }
-    }
-
     /// The string, when this is a string.
     pub(crate) fn as_str(&self) -> Option<&str> {
         self.as_value().and_then(Value::as_str)
@@ -238,7 +228,8 @@ pub(crate) fn js_trim(s: &str) -> &str {
     s.trim_matches(is_js_space)
 }
 
-fn is_js_space(c: char) -> bool {
+/// JavaScript's whitespace (`\\s`, what `trim` removes).
+pub(crate) fn is_js_space(c: char) -> bool {
     matches!(
         c,
         '\u{9}'..='\u{d}'

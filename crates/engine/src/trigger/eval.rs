@@ -341,6 +341,21 @@ const PROTOTYPES: &[(u8, &[&str])] = &[
     (BOOLEAN, &["constructor", "toString", "valueOf"]),
 ];
 
+/// Name -> prototype bits, built once: paths can have hundreds of thousands of keys.
+fn builtins() -> &'static std::collections::HashMap<&'static str, u8> {
+    static MAP: std::sync::OnceLock<std::collections::HashMap<&'static str, u8>> =
+        std::sync::OnceLock::new();
+    MAP.get_or_init(|| {
+        let mut map = std::collections::HashMap::new();
+        for (bit, names) in PROTOTYPES {
+            for name in *names {
+                *map.entry(*name).or_insert(0) |= bit;
+            }
+        }
+        map
+    })
+}
+
 /// One key of a path, with what JavaScript would find under it besides own members.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Key {
@@ -363,10 +378,7 @@ impl Key {
         } else {
             None
         };
-        let builtin = PROTOTYPES
-            .iter()
-            .filter(|(_, names)| names.contains(&name))
-            .fold(0, |acc, (bit, _)| acc | bit);
+        let builtin = builtins().get(name).copied().unwrap_or(0);
         Key {
             name: name.into(),
             index,
@@ -418,7 +430,7 @@ impl<'a> Seen<'a> {
             Seen::Json(Value::Null | Value::Bool(false)) => self,
             Seen::Json(Value::Number(n)) if crate::js::as_f64(n) == 0.0 => self,
             Seen::Json(Value::String(s)) if s.is_empty() => self,
-            Seen::Json(Value::Object(map)) => match map.get(&*key.name) {
+            Seen::Json(Value::Object(map)) => match member(map, &key.name) {
                 Some(v) => Seen::Json(v),
                 None => builtin(0),
             },
@@ -568,38 +580,41 @@ impl Test {
     }
 
     fn eval(&self, seen: Seen<'_>) -> bool {
-        let num = |f: &dyn Fn(f64) -> bool| seen.number().is_some_and(f);
-        let text = |on_str: &dyn Fn(&str) -> bool, on_unit: &dyn Fn(u16) -> bool| match seen {
-            Seen::Json(Value::String(s)) => Some(on_str(s)),
-            Seen::Unit(u) => Some(on_unit(u)),
-            _ => None,
-        };
+        use std::ops::Not;
+        /// `typeof actual === 'string' && f(actual)` for a text test with an expected text.
+        fn text(
+            seen: Seen<'_>,
+            e: &Text,
+            on_str: fn(&str, &str) -> bool,
+            or_empty: bool,
+        ) -> Option<bool> {
+            match seen {
+                Seen::Json(Value::String(s)) => Some(on_str(s, e.as_str())),
+                Seen::Unit(u) => Some(e.unit_is(u, or_empty)),
+                _ => None,
+            }
+        }
+        let number = seen.number();
         match self {
-            Test::Eq(e) => text(&|s| s == e.as_str(), &|u| e.unit_is(u, false)) == Some(true),
-            Test::Ne(e) => text(&|s| s == e.as_str(), &|u| e.unit_is(u, false)) != Some(true),
-            Test::NumEq(x) => num(&|n| n == *x),
-            Test::NumNe(x) => num(&|n| n != *x),
-            Test::Lt(x) => num(&|n| n < *x),
-            Test::Le(x) => num(&|n| n <= *x),
-            Test::Gt(x) => num(&|n| n > *x),
-            Test::Ge(x) => num(&|n| n >= *x),
-            Test::Contains(e) => {
-                text(&|s| s.contains(e.as_str()), &|u| e.unit_is(u, true)) == Some(true)
-            }
+            Test::Eq(e) => text(seen, e, |s, e| s == e, false) == Some(true),
+            Test::Ne(e) => text(seen, e, |s, e| s == e, false) != Some(true),
+            Test::NumEq(x) => number.is_some_and(|n| n == *x),
+            Test::NumNe(x) => number.is_some_and(|n| n != *x),
+            Test::Lt(x) => number.is_some_and(|n| n < *x),
+            Test::Le(x) => number.is_some_and(|n| n <= *x),
+            Test::Gt(x) => number.is_some_and(|n| n > *x),
+            Test::Ge(x) => number.is_some_and(|n| n >= *x),
+            Test::Contains(e) => text(seen, e, |s, e| s.contains(e), true) == Some(true),
             Test::NotContains(e) => {
-                text(&|s| s.contains(e.as_str()), &|u| e.unit_is(u, true)) == Some(false)
+                text(seen, e, |s, e| s.contains(e), true).map(Not::not) == Some(true)
             }
-            Test::StartsWith(e) => {
-                text(&|s| s.starts_with(e.as_str()), &|u| e.unit_is(u, true)) == Some(true)
-            }
+            Test::StartsWith(e) => text(seen, e, |s, e| s.starts_with(e), true) == Some(true),
             Test::NotStartsWith(e) => {
-                text(&|s| s.starts_with(e.as_str()), &|u| e.unit_is(u, true)) == Some(false)
+                text(seen, e, |s, e| s.starts_with(e), true).map(Not::not) == Some(true)
             }
-            Test::EndsWith(e) => {
-                text(&|s| s.ends_with(e.as_str()), &|u| e.unit_is(u, true)) == Some(true)
-            }
+            Test::EndsWith(e) => text(seen, e, |s, e| s.ends_with(e), true) == Some(true),
             Test::NotEndsWith(e) => {
-                text(&|s| s.ends_with(e.as_str()), &|u| e.unit_is(u, true)) == Some(false)
+                text(seen, e, |s, e| s.ends_with(e), true).map(Not::not) == Some(true)
             }
             Test::Exists => seen.exists(),
             Test::NotExists => !seen.exists(),
@@ -607,6 +622,18 @@ impl Test {
             Test::IsFalse => matches!(seen, Seen::Json(Value::Bool(false))),
             Test::Never => false,
         }
+    }
+}
+
+/// `map[name]`. Events have a dozen top-level keys or so: comparing them in order
+/// beats hashing the name (serde_json's ordered map hashes with SipHash).
+fn member<'a>(map: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
+    if map.len() <= 16 {
+        map.iter()
+            .find(|(k, _)| k.len() == name.len() && k.as_str() == name)
+            .map(|(_, v)| v)
+    } else {
+        map.get(name)
     }
 }
 
@@ -627,7 +654,7 @@ impl Leaf {
     pub(crate) fn seen<'a>(&self, event: &'a Value) -> Result<Seen<'a>, Crash> {
         let member = |name: &str| match event {
             Value::Null => Err(Crash),
-            Value::Object(map) => Ok(map.get(name).map_or(Seen::Missing, Seen::Json)),
+            Value::Object(map) => Ok(member(map, name).map_or(Seen::Missing, Seen::Json)),
             // `"text".type`, `[].type`, `(5).type`: undefined.
             _ => Ok(Seen::Missing),
         };

@@ -55,8 +55,6 @@ pub(crate) struct Token {
     /// Bytes the reference's lexer consumed and dropped right before the end of the
     /// input (`ab` at the end lexes as `a`): `(start, end)` of what was lost.
     pub truncated: Option<(usize, usize)>,
-    /// For words: whether a `\` escape was used.
-    pub escaped: bool,
 }
 
 /// A lexing failure, where the reference's lexer fails as well.
@@ -205,7 +203,6 @@ impl<'a> Lexer<'a> {
             start,
             end,
             truncated: None,
-            escaped: false,
         });
     }
 
@@ -334,7 +331,6 @@ impl<'a> Lexer<'a> {
             start: self.offset(start),
             end: self.offset(start + 2 + len),
             truncated: None,
-            escaped: false,
         });
         Ok(())
     }
@@ -444,7 +440,6 @@ impl<'a> Lexer<'a> {
     /// A word (fql-ts `lexIdent`); its first unit, at `start`, is already consumed.
     fn word(&mut self, start: usize, lost: Option<(usize, usize)>) -> Result<(), LexError> {
         let mut text: Vec<u16> = Vec::new();
-        let mut escaped = false;
         let mut c = self.units.get(start).copied();
         let mut at = start;
         loop {
@@ -457,7 +452,6 @@ impl<'a> Lexer<'a> {
                             .to_owned(),
                     ));
                 }
-                escaped = true;
                 c = self.next();
             }
             if let Some(unit) = c {
@@ -508,7 +502,6 @@ impl<'a> Lexer<'a> {
             start: s,
             end: e,
             truncated: lost,
-            escaped,
         });
         Ok(())
     }

@@ -3,9 +3,9 @@
 //! A [`Trigger`] is compiled once from its text and then tested against many events
 //! without allocating. What it accepts behaves exactly as Segment's
 //! `@segment/destination-subscriptions` 3.37.0 (on `@segment/fql-ts` 1.10.1): the
-//! lexer is theirs token for token ([`lex`]), each condition means what their parser
-//! makes of it ([`eval`]), and before accepting we run their parser's reading
-//! ([`segment`]) and require the same tree as ours ([`parse`]). Where Segment
+//! lexer is theirs token for token (`lex.rs`), each condition means what their parser
+//! makes of it (`eval.rs`), and before accepting we run their parser's reading
+//! (`segment.rs`) and require the same tree as ours (`parse.rs`). Where Segment
 //! silently does something the user did not mean and a correct spelling exists
 //! (`and`/`or` mixed without parentheses, `not`, single quotes, unsupported fields or
 //! `match()` patterns...), parsing fails with the position, the reason and the fix.

@@ -264,7 +264,6 @@ static END: Token = Token {
     start: 0,
     end: 0,
     truncated: None,
-    escaped: false,
 };
 
 #[derive(Clone)]

@@ -44,7 +44,6 @@ pub(crate) fn normalize(tokens: Vec<Token>) -> Vec<Token> {
                 last.text.push_str(&next.text);
                 last.end = next.end;
                 last.truncated = last.truncated.or(next.truncated);
-                last.escaped |= next.escaped;
             }
         } else {
             out.push(current);
