@@ -221,12 +221,27 @@ impl FileCtx<'_> {
             );
             return None;
         }
+        if !value.is_object() {
+            // serde would read a list as the struct's fields in order ("field 0: expected u32").
+            self.error(
+                ErrorKind::Shape,
+                "",
+                None,
+                "",
+                format!(
+                    "a config file is a mapping of `version`, `settings` and `subscriptions`, not {}",
+                    kind_of(&value)
+                ),
+                Some("start with `version: 1` and a list of `subscriptions`".to_owned()),
+            );
+            return None;
+        }
         self.strip_unknown_keys(&mut value);
         let config: ConfigFile = match serde_path_to_error::deserialize(&value) {
             Ok(c) => c,
             Err(e) => {
                 let pointer = to_pointer(e.path());
-                let message = e.inner().to_string();
+                let message = plain_words(&e.inner().to_string());
                 // `triger:` was reported with "did you mean `trigger`?"; "missing field `trigger`"
                 // would only say it again.
                 if self.suggested.iter().any(|(object, key)| {
@@ -380,6 +395,36 @@ impl FileCtx<'_> {
             line: start.line,
             column: u32::try_from(column).unwrap_or(u32::MAX),
         }
+    }
+}
+
+/// serde's message for a value of the wrong type, without Rust's type names
+/// ("expected u32", "expected struct SettingsConfig").
+fn plain_words(message: &str) -> String {
+    // "expected a map" first: the replacements below end in "a mapping".
+    const WORDS: &[(&str, &str)] = &[
+        ("expected a map", "expected a mapping"),
+        ("expected u32", "expected a whole number"),
+        ("expected struct ConfigFile", "expected a mapping"),
+        ("expected struct SettingsConfig", "expected a mapping"),
+        ("expected struct SubscriptionConfig", "expected a mapping"),
+        ("expected a sequence", "expected a list"),
+        ("invalid type: map,", "invalid type: a mapping,"),
+        ("invalid type: sequence,", "invalid type: a list,"),
+    ];
+    WORDS
+        .iter()
+        .fold(message.to_owned(), |m, (rust, plain)| m.replace(rust, plain))
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "empty",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
     }
 }
 
@@ -806,6 +851,30 @@ mod tests {
         assert!(
             got[0].starts_with("c.yaml:7:21: warning: subscription \"S\", field mapping.tag.@if: fails on every event"),
             "{got:?}"
+        );
+    }
+
+    #[test]
+    fn shape_errors_name_no_rust_types() {
+        let got = problems("- a\n- b\n");
+        assert_eq!(
+            got,
+            vec![
+                "c.yaml:1:1: error: a config file is a mapping of `version`, `settings` and `subscriptions`, not a \
+                 list (start with `version: 1` and a list of `subscriptions`)"
+            ]
+        );
+        assert_eq!(
+            problems("version: \"1\"\n"),
+            vec!["c.yaml:1:10: error: field version: invalid type: string \"1\", expected a whole number"]
+        );
+        assert_eq!(
+            problems("version: 1\nsettings: null\nsubscriptions: {}\n"),
+            vec!["c.yaml:2:11: error: field settings: invalid type: null, expected a mapping"]
+        );
+        assert_eq!(
+            problems("version: 1\nsubscriptions: {}\n"),
+            vec!["c.yaml:2:16: error: field subscriptions: invalid type: a mapping, expected a list"]
         );
     }
 

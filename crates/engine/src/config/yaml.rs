@@ -119,6 +119,9 @@ fn message_of(e: &serde_saphyr::Error) -> String {
     match e.without_snippet() {
         E::DuplicateMappingKey { key: Some(key), .. } => format!("the key `{key}` is written twice in this mapping"),
         E::DuplicateMappingKey { key: None, .. } => "a key is written twice in this mapping".to_owned(),
+        E::MultipleDocuments { .. } => {
+            "the file holds several YAML documents (`---`); a config file holds one".to_owned()
+        }
         E::UnknownAnchor { .. } => "this alias (`*name`) names no anchor (`&name`) defined before it".to_owned(),
         E::Budget { .. }
         | E::AliasReplayLimitExceeded { .. }
@@ -370,6 +373,10 @@ mod tests {
             "this alias (`*name`) names no anchor (`&name`) defined before it"
         );
         assert!(message("a:\n\t- 1\n").ends_with("YAML indents with spaces only"));
+        assert_eq!(
+            message("a: 1\n---\nb: 2\n"),
+            "the file holds several YAML documents (`---`); a config file holds one"
+        );
     }
 
     #[test]
