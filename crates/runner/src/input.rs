@@ -73,8 +73,14 @@ fn read_lines(mut reader: impl BufRead, each: &mut impl FnMut(Record) -> bool) -
             Err(e) if e.is_eof() && pending.bytes.len() < MAX_RECORD_BYTES => {}
             Err(e) => {
                 pending.bytes.clear();
+                let starts_value = line
+                    .trim_ascii_start()
+                    .first()
+                    .is_some_and(|b| matches!(b, b'{' | b'['));
                 let message = if e.is_eof() {
                     "a JSON value over 64 MiB".to_owned()
+                } else if starts_value {
+                    format!("the JSON value is cut short: line {line_no} starts another one")
                 } else {
                     describe(&e, &line, pending.start)
                 };
@@ -237,11 +243,20 @@ mod tests {
         assert_eq!(got.len(), 4, "{got:?}");
         assert_eq!(
             got[0],
-            "1: error: not valid JSON: key must be a string (line 2, column 1)"
+            "1: error: the JSON value is cut short: line 2 starts another one"
         );
         assert_eq!(got[1], "2: {\"b\":2}");
         assert!(got[2].starts_with("4: error: not valid JSON"), "{}", got[2]);
         assert_eq!(got[3], "5: {\"c\":3}");
+    }
+
+    #[test]
+    fn an_error_inside_a_multi_line_value_names_its_line() {
+        let got = read("{\n  \"a\": 1,,\n}\n");
+        assert_eq!(
+            got[0],
+            "1: error: not valid JSON: key must be a string (line 2, column 10)"
+        );
     }
 
     #[test]
