@@ -30,7 +30,10 @@ fn triggers(c: &mut Criterion) {
     let events = events();
     let mut group = c.benchmark_group("trigger");
     group.throughput(Throughput::Elements(events.len() as u64));
-    for src in ["type = \"track\"", "type = \"track\" and (event = \"Order Completed\" or properties.revenue > 10)"] {
+    for src in [
+        "type = \"track\"",
+        "type = \"track\" and (event = \"Order Completed\" or properties.revenue > 10)",
+    ] {
         let trigger = Trigger::parse(src).unwrap();
         group.bench_function(src, |b| {
             b.iter(|| events.iter().filter(|e| trigger.matches(black_box(e))).count());
@@ -62,7 +65,14 @@ fn plan(c: &mut Criterion) {
     let events = events();
     let env = |_: &str| Some("test-api-key".to_owned());
     let files = vec![("presets.yaml".to_owned(), PRESETS.to_owned())];
-    let loaded = load(&files, &LoadOptions { env: &env, require_api_key: true }).unwrap();
+    let loaded = load(
+        &files,
+        &LoadOptions {
+            env: &env,
+            require_api_key: true,
+        },
+    )
+    .unwrap();
     let destination = loaded.destination;
     let mut group = c.benchmark_group("plan");
     group.throughput(Throughput::Elements(events.len() as u64));

@@ -126,7 +126,9 @@ pub fn run_action(
     settings: &Settings,
 ) -> Result<Vec<PlannedRequest>, PlanError> {
     let payload = mapping.eval(event).map_err(PlanError::Mapping)?;
-    action.plan_event(event, payload, settings).map_err(PlanError::Validation)
+    action
+        .plan_event(event, payload, settings)
+        .map_err(PlanError::Validation)
 }
 
 impl Destination {

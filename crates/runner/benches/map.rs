@@ -19,7 +19,14 @@ fn map(c: &mut Criterion) {
     let lines = input.lines().count() as u64;
     let env = |_: &str| Some("test-api-key".to_owned());
     let files = vec![("presets.yaml".to_owned(), encharge_runner::config::PRESETS.to_owned())];
-    let loaded = load(&files, &LoadOptions { env: &env, require_api_key: true }).unwrap();
+    let loaded = load(
+        &files,
+        &LoadOptions {
+            env: &env,
+            require_api_key: true,
+        },
+    )
+    .unwrap();
     let mut group = c.benchmark_group("map end to end");
     group.throughput(Throughput::Elements(lines));
     group.sample_size(20);

@@ -1,11 +1,13 @@
 //! Fuzzes mappings: any JSON either fails to compile with located errors, or
 //! compiles to a mapping that evaluates, explains and describes itself on any
-//! event without panicking, and gives the same answer twice.
+//! event without panicking or overflowing the stack, gives the same answer
+//! twice, and whose borrowed result serializes exactly as the owned one.
 //!
 //! Input: a JSON object `{"mapping": M, "event": E}` (the line format of
-//! `tests/conformance/mapping.jsonl`, so its lines seed the corpus), any other
-//! JSON (the mapping itself), or text, which is put into every directive that
-//! parses a string (`@path`, `@template`, `@liquid`, `@jmespath`, `@replace`).
+//! `tests/conformance/mapping.jsonl`, so its lines seed the corpus), a pair
+//! `[M, E]`, any other JSON (the mapping itself), or text, which is put into
+//! every directive that parses a string (`@path`, `@template`, `@liquid`,
+//! `@jmespath`, `@replace`, `@arrayPath`).
 #![no_main]
 
 use encharge_engine::mapping::Mapping;
@@ -29,6 +31,10 @@ fuzz_target!(|data: &[u8]| {
             }
             vec![case.remove("mapping").unwrap_or(Value::Null)]
         }
+        Ok(Value::Array(mut pair)) if pair.len() == 2 => {
+            events.push(pair.pop().unwrap_or(Value::Null));
+            vec![pair.pop().unwrap_or(Value::Null)]
+        }
         Ok(mapping) => vec![mapping],
         Err(_) => {
             let text = String::from_utf8_lossy(data);
@@ -49,7 +55,8 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn check(mapping: &Value, events: &[Value]) {
-    match Mapping::compile(mapping) {
+    let compiled = match Mapping::compile(mapping) {
+        Ok(compiled) => compiled,
         Err(errors) => {
             assert!(!errors.is_empty(), "{mapping}: failed without an error");
             for e in &errors {
@@ -57,24 +64,32 @@ fn check(mapping: &Value, events: &[Value]) {
                 assert!(e.pointer.is_empty() || e.pointer.starts_with('/'), "{mapping}: {e:?}");
                 let _ = e.to_string();
             }
+            return;
         }
-        Ok(compiled) => {
-            let _ = compiled.describe();
-            for w in compiled.warnings() {
-                assert!(!w.message.is_empty(), "{mapping}: {w:?}");
+    };
+    let _ = compiled.describe();
+    for w in compiled.warnings() {
+        assert!(!w.message.is_empty(), "{mapping}: {w:?}");
+    }
+    for event in events {
+        for (_, field) in compiled.fields().into_iter().flatten() {
+            let _ = (field.describe(), field.eval(event));
+        }
+        let owned = compiled.eval(event);
+        assert_eq!(owned, compiled.eval(event), "{mapping} on {event}: not deterministic");
+        match (owned, compiled.eval_borrowed(event)) {
+            (Ok(owned), Ok(borrowed)) => {
+                let serialized = serde_json::to_value(&borrowed).ok();
+                assert_eq!(
+                    serialized,
+                    Some(owned.clone().unwrap_or(Value::Null)),
+                    "{mapping} on {event}"
+                );
+                assert_eq!(borrowed.into_value(), owned, "{mapping} on {event}");
             }
-            for event in events {
-                let first = compiled.eval(event);
-                assert_eq!(first, compiled.eval(event), "{mapping} on {event}: not deterministic");
-                if let Err(e) = &first {
-                    assert!(!e.message.is_empty(), "{mapping} on {event}: {e:?}");
-                }
-                if let Some(fields) = compiled.fields() {
-                    for (_, field) in fields {
-                        let _ = field.eval(event);
-                        let _ = field.describe();
-                    }
-                }
+            (Err(e), Err(_)) => assert!(!e.message.is_empty(), "{mapping} on {event}: {e:?}"),
+            (owned, borrowed) => {
+                panic!("{mapping} on {event}: eval and eval_borrowed disagree: {owned:?} / {borrowed:?}")
             }
         }
     }

@@ -10,7 +10,7 @@
 use jmespath::{Rcvar, Variable};
 use serde_json::{Map, Value};
 
-use super::value::{Js, MAX_DATA_DEPTH, TooDeep};
+use super::value::{MAX_DATA_DEPTH, Mapped, TooDeep};
 
 /// Longest expression we compile, and deepest bracket nesting in it: the parser
 /// recurses, and a fuzzer-made expression must not overflow the stack.
@@ -83,43 +83,43 @@ impl Jmes {
     }
 
     /// Evaluates against `data`; `null` is undefined.
-    pub(crate) fn search(&self, data: Rcvar) -> Result<Js<'static>, String> {
+    pub(crate) fn search(&self, data: Rcvar) -> Result<Mapped<'static>, String> {
         let result = self.expr.search(data).map_err(|e| match e.reason {
             jmespath::ErrorReason::Runtime(r) => format!("@jmespath {:?}: {r}", self.expr.as_str()),
             other => format!("@jmespath {:?}: {other}", self.expr.as_str()),
         })?;
         Ok(match to_value(&result, 0) {
-            Some(Value::Null) | None => Js::Undef,
-            Some(v) => Js::Val(v),
+            Some(Value::Null) | None => Mapped::Undef,
+            Some(v) => Mapped::Val(v),
         })
     }
 }
 
 /// The payload as a JMESPath variable (directly, not through JSON text).
 /// `undefined` members are left out and `undefined` elements are `null`.
-pub(crate) fn to_variable(v: &Js<'_>) -> Result<Rcvar, TooDeep> {
+pub(crate) fn to_variable(v: &Mapped<'_>) -> Result<Rcvar, TooDeep> {
     js_to_variable(v, 0)
 }
 
-fn js_to_variable(v: &Js<'_>, depth: usize) -> Result<Rcvar, TooDeep> {
+fn js_to_variable(v: &Mapped<'_>, depth: usize) -> Result<Rcvar, TooDeep> {
     if depth > MAX_DATA_DEPTH {
         return Err(TooDeep);
     }
     Ok(match v {
-        Js::Undef => Rcvar::new(Variable::Null),
-        Js::Ref(v) => value_to_variable(v, depth)?,
-        Js::Val(v) => value_to_variable(v, depth)?,
-        Js::Arr(items) => Rcvar::new(Variable::Array(
+        Mapped::Undef => Rcvar::new(Variable::Null),
+        Mapped::Ref(v) => value_to_variable(v, depth)?,
+        Mapped::Val(v) => value_to_variable(v, depth)?,
+        Mapped::Arr(items) => Rcvar::new(Variable::Array(
             items
                 .iter()
                 .map(|item| js_to_variable(item, depth + 1))
                 .collect::<Result<_, _>>()?,
         )),
-        Js::Obj(members) => Rcvar::new(Variable::Object(
+        Mapped::Obj(members) => Rcvar::new(Variable::Object(
             members
                 .iter()
                 .filter(|(_, v)| !v.is_undefined())
-                .map(|(k, v)| Ok((k.clone(), js_to_variable(v, depth + 1)?)))
+                .map(|(k, v)| Ok((k.to_string(), js_to_variable(v, depth + 1)?)))
                 .collect::<Result<_, _>>()?,
         )),
     })
@@ -185,7 +185,7 @@ mod tests {
 
     fn run(expr: &str, event: &Value) -> Option<Value> {
         let jmes = Jmes::compile(expr).ok()?;
-        let data = to_variable(&Js::Ref(event)).ok()?;
+        let data = to_variable(&Mapped::Ref(event)).ok()?;
         jmes.search(data).ok()?.into_value()
     }
 

@@ -10,6 +10,16 @@
 //!
 //! Where we knowingly differ (SPEC rule 2): an `@if` whose `else` is a falsy
 //! literal (`0`, `""`, `false`, `null`) is rejected, because Segment ignores it.
+//! `@liquid` accepts a subset of Liquid (see the `liquid` module) and rejects the
+//! rest at load time. Beyond the corpus, JavaScript leaks we do not copy:
+//! properties inherited from prototypes (`$.properties.constructor` is a function
+//! there, missing here); half of a surrogate pair (from indexing or spreading a
+//! string with an emoji) becomes U+FFFD; integers above 2^53 print with all their
+//! digits, as everywhere in this crate (`crate::js`).
+//!
+//! [`Mapping::eval`] returns owned JSON. [`Mapping::eval_borrowed`] returns a
+//! [`Mapped`] that borrows from the event, for planners that serialize request
+//! bodies straight from it: no copy of `properties` or `traits` per event.
 //!
 //! ```
 //! use encharge_engine::mapping::Mapping;
@@ -47,9 +57,10 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+pub use self::value::Mapped;
+
 use self::directive::Compiler;
 use self::node::{Cx, Node};
-use self::value::Js;
 
 /// A validated, compiled mapping.
 #[derive(Debug, Clone)]
@@ -151,24 +162,26 @@ impl Mapping {
     /// Resolves the mapping against an event; `Ok(None)` is JavaScript's `undefined`.
     ///
     /// Like Segment's `transform`, the event must be an object (`null` counts as `{}`).
+    /// The result is owned JSON, so whatever it takes from the event is cloned; see
+    /// [`Mapping::eval_borrowed`] for a result that borrows instead.
     pub fn eval(&self, event: &Value) -> Result<Option<Value>, EvalError> {
-        let empty;
-        let event = match event {
-            Value::Object(_) => event,
-            Value::Null => {
-                empty = Value::Object(Map::new());
-                &empty
-            }
-            other => {
-                return Err(EvalError {
-                    pointer: String::new(),
-                    message: format!("data must be an object, got {}", value::Type::of(other).name()),
-                });
-            }
-        };
-        let root = Js::Ref(event);
+        let event = check_event(event)?;
+        let root = Mapped::Ref(event);
         let cx = Cx::new(&root);
         self.node.eval_value(&root, &cx)
+    }
+
+    /// Resolves the mapping without copying from the event: the result borrows
+    /// from the event and the mapping, and serializes (or turns into JSON with
+    /// [`Mapped::into_value`]) exactly as [`Mapping::eval`]'s result.
+    ///
+    /// For a planner that writes request bodies straight from the result, this
+    /// skips building (and dropping) a JSON tree per event.
+    pub fn eval_borrowed<'a>(&'a self, event: &'a Value) -> Result<Mapped<'a>, EvalError> {
+        let event = check_event(event)?;
+        let root = Mapped::Ref(event);
+        let cx = Cx::new(&root);
+        self.node.eval(&root, &cx).map(Mapped::remove_undefined)
     }
 
     /// The top-level fields, when the mapping is a raw object, each compiled on its
@@ -190,6 +203,19 @@ impl Mapping {
     /// `@if exists @path $.email then @path $.email else raw "x"`, `raw "trial-user"`.
     pub fn describe(&self) -> String {
         self.node.describe()
+    }
+}
+
+/// mapping-kit's `transform` takes only an object; the oracle passes `{}` for a missing event.
+fn check_event(event: &Value) -> Result<&Value, EvalError> {
+    static EMPTY: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| Value::Object(Map::new()));
+    match event {
+        Value::Object(_) => Ok(event),
+        Value::Null => Ok(&EMPTY),
+        other => Err(EvalError {
+            pointer: String::new(),
+            message: format!("data must be an object, got {}", value::Type::of(other).name()),
+        }),
     }
 }
 

@@ -5,6 +5,7 @@
 //! expressions parsed. Options that mapping-kit checks only at run time, and that
 //! fail on every event, compile to [`Node::Fail`].
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use serde_json::{Map, Value};
@@ -16,7 +17,7 @@ use super::objects;
 use super::path::Path;
 use super::replace::Replace;
 use super::template::Template;
-use super::value::{Js, Type, stringify};
+use super::value::{Mapped, Type, stringify};
 
 /// A compiled mapping node.
 #[derive(Debug, Clone)]
@@ -133,7 +134,7 @@ pub(crate) struct Cx {
 }
 
 impl Cx {
-    pub(crate) fn new(root: &Js<'_>) -> Cx {
+    pub(crate) fn new(root: &Mapped<'_>) -> Cx {
         Cx {
             root: std::ptr::from_ref(root).cast(),
             jmes_root: OnceCell::new(),
@@ -141,7 +142,7 @@ impl Cx {
     }
 
     /// The payload as a JMESPath variable, cached when it is the event.
-    fn jmes_payload(&self, payload: &Js<'_>) -> Result<jmespath::Rcvar, EvalError> {
+    fn jmes_payload(&self, payload: &Mapped<'_>) -> Result<jmespath::Rcvar, EvalError> {
         let convert = || super::jmes::to_variable(payload);
         if std::ptr::eq(std::ptr::from_ref(payload).cast(), self.root) {
             self.jmes_root
@@ -170,22 +171,22 @@ fn fail(ptr: &str, message: impl Into<String>) -> EvalError {
 
 impl Node {
     /// Resolves the node (mapping-kit's `resolve`).
-    pub(crate) fn eval<'a>(&'a self, p: &'a Js<'a>, cx: &Cx) -> Result<Js<'a>, EvalError> {
+    pub(crate) fn eval<'a>(&'a self, p: &Mapped<'a>, cx: &Cx) -> Result<Mapped<'a>, EvalError> {
         Ok(match self {
-            Node::Const(v) => Js::Ref(v),
+            Node::Const(v) => Mapped::Ref(v),
             Node::Object(fields) => {
                 let mut members = Vec::with_capacity(fields.len());
                 for (k, node) in fields.iter() {
-                    members.push((k.clone(), node.eval(p, cx)?));
+                    members.push((Cow::Borrowed(k.as_str()), node.eval(p, cx)?));
                 }
-                Js::Obj(members)
+                Mapped::Obj(members)
             }
             Node::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for node in items.iter() {
                     out.push(node.eval(p, cx)?);
                 }
-                Js::Arr(out)
+                Mapped::Arr(out)
             }
             Node::Path(path) => path.get(p),
             Node::DynPath { src, ptr } => {
@@ -197,11 +198,11 @@ impl Node {
                     }
                 }
             }
-            Node::Template(t) => Js::Val(Value::String(t.render(p))),
+            Node::Template(t) => Mapped::Val(Value::String(t.render(p))),
             Node::DynTemplate { src, ptr } => {
                 let src = src.eval(p, cx)?;
                 match src.as_str() {
-                    Some(s) => Js::Val(Value::String(Template::parse(s).render(p))),
+                    Some(s) => Mapped::Val(Value::String(Template::parse(s).render(p))),
                     None => {
                         return Err(fail(
                             ptr,
@@ -225,17 +226,17 @@ impl Node {
                 let branch = if pass { then } else { otherwise };
                 match branch {
                     Some(node) => node.eval(p, cx)?,
-                    None => Js::Undef,
+                    None => Mapped::Undef,
                 }
             }
             Node::Case { op, value, ptr } => {
                 let Some(value) = value else {
-                    return Ok(Js::Undef);
+                    return Ok(Mapped::Undef);
                 };
                 let v = value.eval(p, cx)?;
                 match (v.as_str(), op) {
-                    (Some(s), CaseOp::Lower) => Js::Val(Value::String(s.to_lowercase())),
-                    (Some(s), CaseOp::Upper) => Js::Val(Value::String(s.to_uppercase())),
+                    (Some(s), CaseOp::Lower) => Mapped::Val(Value::String(s.to_lowercase())),
+                    (Some(s), CaseOp::Upper) => Mapped::Val(Value::String(s.to_uppercase())),
                     (Some(_), CaseOp::Other) => {
                         return Err(fail(ptr, "operator key should have a value of \"lower\" or \"upper\""));
                     }
@@ -244,7 +245,7 @@ impl Node {
             }
             Node::Replace { replace, value, ptr } => {
                 let Some(value) = value else {
-                    return Ok(Js::Undef);
+                    return Ok(Mapped::Undef);
                 };
                 let v = value.eval(p, cx)?;
                 // Numbers and booleans are stringified; other non-strings give "".
@@ -253,18 +254,18 @@ impl Node {
                     _ => None,
                 };
                 match text {
-                    Some(text) => Js::Val(Value::String(replace.apply(&text).map_err(|m| fail(ptr, m))?)),
-                    None => Js::Val(Value::String(String::new())),
+                    Some(text) => Mapped::Val(Value::String(replace.apply(&text).map_err(|m| fail(ptr, m))?)),
+                    None => Mapped::Val(Value::String(String::new())),
                 }
             }
             Node::ArrayPath { root, shape } => {
                 let root = match root {
                     ArrayRoot::Path(path) => path.get(p),
                     ArrayRoot::Node(node) => node.eval(p, cx)?,
-                    ArrayRoot::Missing => Js::Undef,
+                    ArrayRoot::Missing => Mapped::Undef,
                 };
                 match (shape, root.kind()) {
-                    (Some(shape), Type::Array | Type::Object) => Js::Arr(map_items(&root, shape, cx)?),
+                    (Some(shape), Type::Array | Type::Object) => Mapped::Arr(map_items(&root, shape, cx)?),
                     _ => root,
                 }
             }
@@ -272,15 +273,15 @@ impl Node {
                 let v = value.eval(p, cx)?;
                 match mode {
                     JsonMode::Encode => match stringify(&v) {
-                        Ok(Some(s)) => Js::Val(Value::String(s)),
-                        Ok(None) => Js::Undef,
+                        Ok(Some(s)) => Mapped::Val(Value::String(s)),
+                        Ok(None) => Mapped::Undef,
                         Err(_) => return Err(fail(ptr, "@json: the value is nested too deeply")),
                     },
                     JsonMode::Decode => match v.as_str().map(super::json::parse) {
-                        Some(Some(parsed)) => Js::Val(parsed),
+                        Some(Some(parsed)) => Mapped::Val(parsed),
                         _ => v,
                     },
-                    JsonMode::Other => Js::Undef,
+                    JsonMode::Other => Mapped::Undef,
                 }
             }
             Node::Flatten {
@@ -295,7 +296,7 @@ impl Node {
                 };
                 let v = match value {
                     Some(node) => node.eval(p, cx)?,
-                    None => Js::Undef,
+                    None => Mapped::Undef,
                 };
                 objects::flatten(&v, sep, *omit_arrays)
                     .map_err(|_| fail(ptr, "@flatten: the value is nested too deeply"))?
@@ -317,18 +318,18 @@ impl Node {
                     return Err(fail(ptr, format!("data must be an object, got {}", p.kind().name())));
                 }
                 let payload = apply.eval(p, cx)?.remove_undefined();
-                mapping.eval(&payload, cx)?.into_owned()
+                mapping.eval(&payload, cx)?
             }
             Node::ExcludeWhenNull { value, ptr } => {
                 let v = value.eval(p, cx)?;
                 if v.is_null() {
-                    Js::Undef
+                    Mapped::Undef
                 } else {
                     objects::clean_nulls(v, 0)
                         .map_err(|_| fail(ptr, "@excludeWhenNull: the value is nested too deeply"))?
                 }
             }
-            Node::Liquid { template, ptr } => Js::Val(Value::String(template.render(p).map_err(|m| fail(ptr, m))?)),
+            Node::Liquid { template, ptr } => Mapped::Val(Value::String(template.render(p).map_err(|m| fail(ptr, m))?)),
             Node::Jmes { expr, ptr } => {
                 let data = cx.jmes_payload(p).map_err(|e| fail(ptr, e.message))?;
                 expr.search(data).map_err(|m| fail(ptr, m))?
@@ -339,7 +340,7 @@ impl Node {
 
     /// Resolves the node straight into the JSON that leaves mapping-kit. Raw objects
     /// and arrays build their JSON directly; everything else goes through [`Node::eval`].
-    pub(crate) fn eval_value<'a>(&'a self, p: &'a Js<'a>, cx: &Cx) -> Result<Option<Value>, EvalError> {
+    pub(crate) fn eval_value<'a>(&'a self, p: &Mapped<'a>, cx: &Cx) -> Result<Option<Value>, EvalError> {
         match self {
             Node::Const(v) => Ok(Some(v.clone())),
             Node::Object(fields) => {
@@ -364,33 +365,33 @@ impl Node {
 }
 
 /// `arrify(root).map(item => resolve(shape, item))`.
-fn map_items<'a>(root: &Js<'a>, shape: &'a Node, cx: &Cx) -> Result<Vec<Js<'a>>, EvalError> {
-    let one = |item: Js<'_>| -> Result<Js<'static>, EvalError> { Ok(shape.eval(&item, cx)?.into_owned()) };
+fn map_items<'a>(root: &Mapped<'a>, shape: &'a Node, cx: &Cx) -> Result<Vec<Mapped<'a>>, EvalError> {
     let mut out = Vec::new();
     match root {
-        Js::Ref(Value::Array(items)) => {
+        Mapped::Ref(Value::Array(items)) => {
             for item in items {
-                out.push(one(Js::Ref(item))?);
+                out.push(shape.eval(&Mapped::Ref(item), cx)?);
             }
         }
-        Js::Val(Value::Array(items)) => {
+        Mapped::Arr(items) => {
             for item in items {
-                out.push(one(Js::Ref(item))?);
+                out.push(shape.eval(item, cx)?);
             }
         }
-        Js::Arr(items) => {
+        // An array the mapping computed: its items are not borrowed from the event.
+        Mapped::Val(Value::Array(items)) => {
             for item in items {
-                out.push(shape.eval(item, cx)?.into_owned());
+                out.push(shape.eval(&Mapped::Ref(item), cx)?.into_owned());
             }
         }
         // An object root is one item.
-        other => out.push(one(other.clone())?),
+        other => out.push(shape.eval(other, cx)?),
     }
     Ok(out)
 }
 
 /// `value == ''` with JavaScript's loose equality, for a value that is not null or undefined.
-fn loose_eq_empty_string(v: &Js<'_>) -> bool {
+fn loose_eq_empty_string(v: &Mapped<'_>) -> bool {
     match v.as_value() {
         Some(Value::String(s)) => s.is_empty(),
         // '' converts to the number 0.

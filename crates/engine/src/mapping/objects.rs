@@ -5,22 +5,24 @@
 //! undefined member of a later object deletes the key once the result is
 //! cleaned), and `flattenObject` writes them under their flattened key.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::value::{Js, MAX_DATA_DEPTH, TooDeep};
+use super::value::{MAX_DATA_DEPTH, Mapped, TooDeep};
 
 /// An object under construction: insertion order, unique keys, later writes win
 /// in place (as JavaScript keeps a property's position when it is overwritten).
 #[derive(Default)]
 struct Builder<'a> {
-    members: Vec<(String, Js<'a>)>,
-    index: HashMap<String, usize>,
+    members: Vec<(Cow<'a, str>, Mapped<'a>)>,
+    index: HashMap<Cow<'a, str>, usize>,
 }
 
 impl<'a> Builder<'a> {
-    fn set(&mut self, key: String, value: Js<'a>) {
+    fn set(&mut self, key: impl Into<Cow<'a, str>>, value: Mapped<'a>) {
+        let key = key.into();
         if let Some(&i) = self.index.get(&key) {
             self.members[i].1 = value;
         } else {
@@ -29,8 +31,8 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn finish(self) -> Js<'a> {
-        Js::Obj(self.members)
+    fn finish(self) -> Mapped<'a> {
+        Mapped::Obj(self.members)
     }
 }
 
@@ -38,45 +40,45 @@ impl<'a> Builder<'a> {
 ///
 /// `null`, `undefined`, numbers and booleans add nothing; strings add their
 /// characters and arrays their elements under index keys.
-pub(crate) fn assign<'a>(sources: Vec<Js<'a>>) -> Js<'a> {
+pub(crate) fn assign<'a>(sources: Vec<Mapped<'a>>) -> Mapped<'a> {
     let mut out = Builder::default();
     for source in sources {
         match source {
-            Js::Undef => {}
-            Js::Ref(v) => match v {
+            Mapped::Undef => {}
+            Mapped::Ref(v) => match v {
                 Value::Object(map) => {
                     for (k, v) in map {
-                        out.set(k.clone(), Js::Ref(v));
+                        out.set(k.as_str(), Mapped::Ref(v));
                     }
                 }
                 Value::Array(items) => {
                     for (i, v) in items.iter().enumerate() {
-                        out.set(i.to_string(), Js::Ref(v));
+                        out.set(i.to_string(), Mapped::Ref(v));
                     }
                 }
                 Value::String(s) => assign_chars(&mut out, s),
                 _ => {}
             },
-            Js::Val(v) => match v {
+            Mapped::Val(v) => match v {
                 Value::Object(map) => {
                     for (k, v) in map {
-                        out.set(k, Js::Val(v));
+                        out.set(k, Mapped::Val(v));
                     }
                 }
                 Value::Array(items) => {
                     for (i, v) in items.into_iter().enumerate() {
-                        out.set(i.to_string(), Js::Val(v));
+                        out.set(i.to_string(), Mapped::Val(v));
                     }
                 }
                 Value::String(s) => assign_chars(&mut out, &s),
                 _ => {}
             },
-            Js::Arr(items) => {
+            Mapped::Arr(items) => {
                 for (i, v) in items.into_iter().enumerate() {
                     out.set(i.to_string(), v);
                 }
             }
-            Js::Obj(members) => {
+            Mapped::Obj(members) => {
                 for (k, v) in members {
                     out.set(k, v);
                 }
@@ -91,7 +93,7 @@ pub(crate) fn assign<'a>(sources: Vec<Js<'a>>) -> Js<'a> {
 fn assign_chars(out: &mut Builder<'_>, s: &str) {
     for (i, unit) in s.encode_utf16().enumerate() {
         let c = char::from_u32(u32::from(unit)).unwrap_or(char::REPLACEMENT_CHARACTER);
-        out.set(i.to_string(), Js::Val(Value::String(c.to_string())));
+        out.set(i.to_string(), Mapped::Val(Value::String(c.to_string())));
     }
 }
 
@@ -99,7 +101,7 @@ fn assign_chars(out: &mut Builder<'_>, s: &str) {
 ///
 /// Objects (and arrays, unless `omit_arrays`) are walked; every other value lands
 /// under the path of keys joined with `separator`. A scalar at the top is `{"": value}`.
-pub(crate) fn flatten<'a>(value: &Js<'a>, separator: &str, omit_arrays: bool) -> Result<Js<'a>, TooDeep> {
+pub(crate) fn flatten<'a>(value: &Mapped<'a>, separator: &str, omit_arrays: bool) -> Result<Mapped<'a>, TooDeep> {
     let mut out = Builder::default();
     let mut prefix = String::new();
     flatten_js(value, &mut prefix, separator, omit_arrays, &mut out, 0)?;
@@ -115,7 +117,7 @@ fn push_key(prefix: &mut String, separator: &str, key: &str) {
 }
 
 fn flatten_js<'a>(
-    value: &Js<'a>,
+    value: &Mapped<'a>,
     prefix: &mut String,
     sep: &str,
     omit_arrays: bool,
@@ -126,13 +128,13 @@ fn flatten_js<'a>(
         return Err(TooDeep);
     }
     match value {
-        Js::Ref(v) => {
-            return flatten_value(v, &|v| Js::Ref(v), prefix, sep, omit_arrays, out, depth);
+        Mapped::Ref(v) => {
+            return flatten_value(v, &|v| Mapped::Ref(v), prefix, sep, omit_arrays, out, depth);
         }
-        Js::Val(v) => {
-            return flatten_value(v, &|v| Js::Val(v.clone()), prefix, sep, omit_arrays, out, depth);
+        Mapped::Val(v) => {
+            return flatten_value(v, &|v| Mapped::Val(v.clone()), prefix, sep, omit_arrays, out, depth);
         }
-        Js::Obj(members) => {
+        Mapped::Obj(members) => {
             for (k, v) in members {
                 let len = prefix.len();
                 push_key(prefix, sep, k);
@@ -140,7 +142,7 @@ fn flatten_js<'a>(
                 prefix.truncate(len);
             }
         }
-        Js::Arr(items) if !omit_arrays => {
+        Mapped::Arr(items) if !omit_arrays => {
             for (i, v) in items.iter().enumerate() {
                 let len = prefix.len();
                 push_key(prefix, sep, &i.to_string());
@@ -157,7 +159,7 @@ fn flatten_js<'a>(
 /// them out of a value the mapping computed.
 fn flatten_value<'v, 'a>(
     v: &'v Value,
-    leaf: &impl Fn(&'v Value) -> Js<'a>,
+    leaf: &impl Fn(&'v Value) -> Mapped<'a>,
     prefix: &mut String,
     sep: &str,
     omit_arrays: bool,
@@ -191,48 +193,51 @@ fn flatten_value<'v, 'a>(
 
 /// `@excludeWhenNull`'s `cleanNulls`: `null` members of objects become
 /// `undefined`, in nested objects too; arrays are left as they are.
-pub(crate) fn clean_nulls<'a>(value: Js<'a>, depth: usize) -> Result<Js<'a>, TooDeep> {
+pub(crate) fn clean_nulls<'a>(value: Mapped<'a>, depth: usize) -> Result<Mapped<'a>, TooDeep> {
     if depth > MAX_DATA_DEPTH {
         return Err(TooDeep);
     }
     Ok(match value {
-        Js::Ref(Value::Object(map)) => {
+        Mapped::Ref(Value::Object(map)) => {
             let mut members = Vec::with_capacity(map.len());
             for (k, v) in map {
                 let v = match v {
-                    Value::Null => Js::Undef,
-                    Value::Object(_) => clean_nulls(Js::Ref(v), depth + 1)?,
-                    _ => Js::Ref(v),
+                    Value::Null => Mapped::Undef,
+                    Value::Object(_) => clean_nulls(Mapped::Ref(v), depth + 1)?,
+                    _ => Mapped::Ref(v),
                 };
-                members.push((k.clone(), v));
+                members.push((Cow::Borrowed(k.as_str()), v));
             }
-            Js::Obj(members)
+            Mapped::Obj(members)
         }
-        Js::Val(Value::Object(map)) => {
+        Mapped::Val(Value::Object(map)) => {
             let mut members = Vec::with_capacity(map.len());
             for (k, v) in map {
                 let v = match v {
-                    Value::Null => Js::Undef,
-                    Value::Object(_) => clean_nulls(Js::Val(v), depth + 1)?,
-                    v => Js::Val(v),
+                    Value::Null => Mapped::Undef,
+                    Value::Object(_) => clean_nulls(Mapped::Val(v), depth + 1)?,
+                    v => Mapped::Val(v),
                 };
-                members.push((k, v));
+                members.push((Cow::Owned(k), v));
             }
-            Js::Obj(members)
+            Mapped::Obj(members)
         }
-        Js::Obj(members) => {
+        Mapped::Obj(members) => {
             let mut out = Vec::with_capacity(members.len());
             for (k, v) in members {
                 let v = if v.is_null() {
-                    Js::Undef
-                } else if matches!(v, Js::Obj(_) | Js::Ref(Value::Object(_)) | Js::Val(Value::Object(_))) {
+                    Mapped::Undef
+                } else if matches!(
+                    v,
+                    Mapped::Obj(_) | Mapped::Ref(Value::Object(_)) | Mapped::Val(Value::Object(_))
+                ) {
                     clean_nulls(v, depth + 1)?
                 } else {
                     v
                 };
                 out.push((k, v));
             }
-            Js::Obj(out)
+            Mapped::Obj(out)
         }
         other => other,
     })

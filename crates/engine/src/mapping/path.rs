@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::value::{Js, array_index, js_len};
+use super::value::{Mapped, array_index, js_len};
 use crate::js;
 
 /// A compiled path.
@@ -89,63 +89,78 @@ impl Path {
         out
     }
 
-    /// Walks the path from `root` (`get(root, path)`).
-    pub(crate) fn get<'a>(&self, root: &'a Js<'a>) -> Js<'a> {
-        let mut cur = Cur::Js(root);
+    /// Walks the path from `root` (`get(root, path)`). What is found in the event
+    /// stays borrowed; what is found inside a payload the mapping computed (in
+    /// `@transform` or `@arrayPath`) is cloned out of it.
+    pub(crate) fn get<'a>(&self, root: &Mapped<'a>) -> Mapped<'a> {
+        let mut cur = Cur::Node(root);
         for key in self.keys.iter() {
-            if let Cur::Js(Js::Ref(v)) = cur {
-                cur = Cur::Ref(v);
-            } else if let Cur::Js(Js::Val(v)) = cur {
-                cur = Cur::Ref(v);
-            }
             cur = match cur {
-                Cur::Js(Js::Undef) => return Js::Undef,
-                Cur::Js(Js::Arr(items)) => match key.index {
+                Cur::Node(Mapped::Ref(v)) => Cur::Ref(v),
+                Cur::Node(Mapped::Val(v)) => Cur::Local(v),
+                other => other,
+            };
+            cur = match cur {
+                Cur::Node(Mapped::Arr(items)) => match key.index {
                     Some(i) => match items.get(i) {
-                        Some(item) => Cur::Js(item),
-                        None => return Js::Undef,
+                        Some(item) => Cur::Node(item),
+                        None => return Mapped::Undef,
                     },
                     None if &*key.name == "length" => Cur::Own(Value::from(items.len())),
-                    None => return Js::Undef,
+                    None => return Mapped::Undef,
                 },
-                Cur::Js(Js::Obj(members)) => match members.iter().find(|(k, _)| **k == *key.name) {
-                    Some((_, v)) => Cur::Js(v),
-                    None => return Js::Undef,
+                Cur::Node(Mapped::Obj(members)) => match members.iter().find(|(k, _)| **k == *key.name) {
+                    Some((_, v)) => Cur::Node(v),
+                    None => return Mapped::Undef,
                 },
-                Cur::Js(Js::Ref(_) | Js::Val(_)) => return Js::Undef,
+                Cur::Node(_) => return Mapped::Undef,
                 Cur::Ref(v) => {
                     if !js::is_truthy(v) {
-                        return Js::Ref(v);
+                        return Mapped::Ref(v);
                     }
                     match step(v, key) {
                         Step::Ref(next) => Cur::Ref(next),
                         Step::Own(next) => Cur::Own(next),
-                        Step::Undef => return Js::Undef,
+                        Step::Undef => return Mapped::Undef,
+                    }
+                }
+                Cur::Local(v) => {
+                    if !js::is_truthy(v) {
+                        return Mapped::Val(v.clone());
+                    }
+                    match step(v, key) {
+                        Step::Ref(next) => Cur::Local(next),
+                        Step::Own(next) => Cur::Own(next),
+                        Step::Undef => return Mapped::Undef,
                     }
                 }
                 Cur::Own(v) => {
                     if !js::is_truthy(&v) {
-                        return Js::Val(v);
+                        return Mapped::Val(v);
                     }
                     match step(&v, key) {
                         Step::Ref(next) => Cur::Own(next.clone()),
                         Step::Own(next) => Cur::Own(next),
-                        Step::Undef => return Js::Undef,
+                        Step::Undef => return Mapped::Undef,
                     }
                 }
             };
         }
         match cur {
-            Cur::Js(js) => js.clone(),
-            Cur::Ref(v) => Js::Ref(v),
-            Cur::Own(v) => Js::Val(v),
+            Cur::Node(node) => node.clone(),
+            Cur::Ref(v) => Mapped::Ref(v),
+            Cur::Local(v) => Mapped::Val(v.clone()),
+            Cur::Own(v) => Mapped::Val(v),
         }
     }
 }
 
-enum Cur<'a> {
-    Js(&'a Js<'a>),
+/// Where a walk is: in the mapping's own values, in the event (`'a`), inside a
+/// value the mapping computed (`'p`, cloned at the end) or at a value made on the way.
+enum Cur<'p, 'a> {
+    Node(&'p Mapped<'a>),
     Ref(&'a Value),
+    Local(&'p Value),
     Own(Value),
 }
 
@@ -159,7 +174,7 @@ enum Step<'a> {
 /// prototypes (`constructor`, `toFixed`, …) are functions there and do not exist here.
 fn step<'a>(v: &'a Value, key: &Key) -> Step<'a> {
     match v {
-        Value::Object(map) => map.get(&*key.name).map_or(Step::Undef, Step::Ref),
+        Value::Object(map) => lookup(map, &key.name).map_or(Step::Undef, Step::Ref),
         Value::Array(items) => match key.index {
             Some(i) => items.get(i).map_or(Step::Undef, Step::Ref),
             None if &*key.name == "length" => Step::Own(Value::from(items.len())),
@@ -182,6 +197,16 @@ fn step<'a>(v: &'a Value, key: &Key) -> Step<'a> {
             None => Step::Undef,
         },
         _ => Step::Undef,
+    }
+}
+
+/// `map[key]`. Events are mostly small objects, where comparing keys is cheaper
+/// than hashing one with serde_json's SipHash.
+pub(crate) fn lookup<'v>(map: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v Value> {
+    if map.len() <= 12 {
+        map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    } else {
+        map.get(key)
     }
 }
 
@@ -228,7 +253,7 @@ mod tests {
     #[test]
     fn walks_as_javascript() {
         let event = json!({"p": {"n": null, "z": 0, "e": "", "f": false, "t": true, "l": [1, {"x": 2}], "s": "héllo", "e2": "🚀"}});
-        let root = Js::Ref(&event);
+        let root = Mapped::Ref(&event);
         let cases = [
             ("$.p.n.x", Some(json!(null))),
             ("$.p.z.x.y", Some(json!(0))),
@@ -253,7 +278,10 @@ mod tests {
 
     #[test]
     fn walks_undefined_array_elements() {
-        let v = Js::Obj(vec![("l".into(), Js::Arr(vec![Js::Undef, Js::Val(json!(null))]))]);
+        let v = Mapped::Obj(vec![(
+            "l".into(),
+            Mapped::Arr(vec![Mapped::Undef, Mapped::Val(json!(null))]),
+        )]);
         assert!(Path::parse("l.0.x").get(&v).is_undefined());
         assert_eq!(Path::parse("l.1.x").get(&v).into_value(), Some(json!(null)));
         assert_eq!(Path::parse("l.length").get(&v).into_value(), Some(json!(2)));

@@ -18,8 +18,11 @@ pub(crate) struct Replace {
     /// return `""`: the first one, then `pattern2` / `replacement2` when both are
     /// strings (and the pattern is not empty). `Err` holds the run-time failure of
     /// an over-long option.
-    pub(crate) rules: Option<(Result<Rule, String>, Option<Result<Rule, String>>)>,
+    pub(crate) rules: Option<(RuleOrFailure, Option<RuleOrFailure>)>,
 }
+
+/// A compiled rule, or the run-time failure of an over-long pattern or replacement.
+pub(crate) type RuleOrFailure = Result<Rule, String>;
 
 /// One pattern and its replacement.
 #[derive(Debug, Clone)]

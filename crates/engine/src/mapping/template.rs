@@ -11,7 +11,7 @@
 use serde_json::{Map, Value};
 
 use super::path::Path;
-use super::value::{Js, js_trim};
+use super::value::{Mapped, js_trim};
 
 /// A compiled template.
 #[derive(Debug, Clone)]
@@ -51,7 +51,7 @@ impl Template {
         &self.src
     }
 
-    pub(crate) fn render(&self, payload: &Js<'_>) -> String {
+    pub(crate) fn render(&self, payload: &Mapped<'_>) -> String {
         let first = render_segs(&self.segs, payload);
         if self.second_pass {
             render_segs(&scan(&first, 2), payload)
@@ -61,9 +61,9 @@ impl Template {
     }
 }
 
-fn render_segs(segs: &[Seg], payload: &Js<'_>) -> String {
+fn render_segs(segs: &[Seg], payload: &Mapped<'_>) -> String {
     // `render(template, data = {})`: an undefined payload is an empty object.
-    let empty = Js::Val(Value::Object(Map::new()));
+    let empty = Mapped::Val(Value::Object(Map::new()));
     let payload = if payload.is_undefined() { &empty } else { payload };
     let mut out = String::new();
     for seg in segs {
@@ -121,7 +121,7 @@ mod tests {
             "event": "E", "n": 59.9, "z": 0, "f": false, "nul": null, "o": {"a": 1},
             "l": ["a", null, 2], "html": "<b>", "t": "{{event}}", "k k": "spaced", "}": "brace"
         });
-        let root = Js::Ref(&event);
+        let root = Mapped::Ref(&event);
         let cases = [
             ("Hello {{event}}!", "Hello E!"),
             ("{{ event }}|{{event }}|{{  event}}", "E|E|E"),
@@ -148,6 +148,9 @@ mod tests {
 
     #[test]
     fn undefined_payload_is_an_empty_object() {
-        assert_eq!(Template::parse("{{.}}|{{x}}").render(&Js::Undef), "[object Object]|");
+        assert_eq!(
+            Template::parse("{{.}}|{{x}}").render(&Mapped::Undef),
+            "[object Object]|"
+        );
     }
 }

@@ -231,7 +231,11 @@ impl Validator<'_> {
                 ),
                 (Field::Req(check) | Field::Opt(check), Some(value)) => {
                     ptr.push(name);
-                    let r = self.check(*check, Some(value), ptr);
+                    // The whole object was just validated without a problem, so
+                    // directives in it are valid: only the field's type is left to
+                    // check. (mapping-kit validates them again, which is exponential
+                    // in how deep directives nest.)
+                    let r = self.check_shallow(*check, value, ptr);
                     ptr.pop();
                     r
                 }
@@ -242,6 +246,15 @@ impl Validator<'_> {
             }
         }
         ok
+    }
+
+    /// [`Validator::check`] for a value whose directives are known to be valid.
+    fn check_shallow(&mut self, check: Check, v: &Value, ptr: &mut Ptr) -> Checked {
+        match (check, kind(v)) {
+            (Check::DirOrRaw | Check::DirOrStr | Check::DirOrObj, "directive") => Ok(()),
+            (Check::DirOrObj, "object") => Ok(()),
+            _ => self.check(check, Some(v), ptr),
+        }
     }
 
     fn check(&mut self, check: Check, v: Option<&Value>, ptr: &mut Ptr) -> Checked {

@@ -4,30 +4,39 @@
 //! only at the very end, so a few directives see it in between: `@merge` lets an
 //! `undefined` member of a later object delete the key, `@flatten` lets it
 //! override an earlier key, and an `undefined` array element is not `null` to a
-//! path that walks through it. [`Js`] keeps `undefined` where JavaScript would, and
+//! path that walks through it. [`Mapped`] keeps `undefined` where JavaScript would, and
 //! borrows from the event and the mapping wherever it can, so that the common
-//! case (a path into the event) clones only the final result.
+//! case (a path into the event) clones nothing until the caller asks for JSON.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
 use crate::js;
 
-/// A JavaScript value during resolution.
+/// A resolved mapping (or part of one), borrowing from the event and the mapping.
+///
+/// It is what [`Mapping::eval_borrowed`](super::Mapping::eval_borrowed) returns:
+/// nothing is cloned from the event, so a planner can serialize it (it implements
+/// `serde::Serialize`) or pick fields from it without building JSON first.
+/// JavaScript's `undefined` is still in it where mapping-kit had it: undefined
+/// object members are left out and undefined array elements are `null` when it
+/// is serialized or turned into JSON ([`Mapped::into_value`]), as mapping-kit's
+/// output does.
 #[derive(Debug, Clone)]
-pub(crate) enum Js<'a> {
-    /// `undefined`.
+pub enum Mapped<'a> {
+    /// `undefined`: the field is left out.
     Undef,
     /// A JSON value borrowed from the event or the mapping; it holds no `undefined`.
     Ref(&'a Value),
-    /// A JSON value computed here; it holds no `undefined`.
+    /// A JSON value computed by a directive; it holds no `undefined`.
     Val(Value),
-    /// An array built by the mapping; elements may be `undefined`.
-    Arr(Vec<Js<'a>>),
+    /// An array built by the mapping; elements may be [`Mapped::Undef`].
+    Arr(Vec<Mapped<'a>>),
     /// An object built by the mapping, in insertion order with unique keys;
-    /// members may be `undefined`.
-    Obj(Vec<(String, Js<'a>)>),
+    /// members may be [`Mapped::Undef`].
+    Obj(Vec<(Cow<'a, str>, Mapped<'a>)>),
 }
 
 /// A JavaScript type, as `Object.prototype.toString` names it (mapping-kit's `realTypeOf`).
@@ -76,28 +85,30 @@ pub(crate) const MAX_DATA_DEPTH: usize = 512;
 #[derive(Debug)]
 pub(crate) struct TooDeep;
 
-impl<'a> Js<'a> {
-    /// The JSON value, when this is one (borrowed or owned).
-    pub(crate) fn as_value(&self) -> Option<&Value> {
+impl<'a> Mapped<'a> {
+    /// The JSON value, when this is one (borrowed or computed), not an object or
+    /// array built by the mapping.
+    pub fn as_value(&self) -> Option<&Value> {
         match self {
-            Js::Ref(v) => Some(v),
-            Js::Val(v) => Some(v),
+            Mapped::Ref(v) => Some(v),
+            Mapped::Val(v) => Some(v),
             _ => None,
         }
     }
 
     pub(crate) fn kind(&self) -> Type {
         match self {
-            Js::Undef => Type::Undefined,
-            Js::Ref(v) => Type::of(v),
-            Js::Val(v) => Type::of(v),
-            Js::Arr(_) => Type::Array,
-            Js::Obj(_) => Type::Object,
+            Mapped::Undef => Type::Undefined,
+            Mapped::Ref(v) => Type::of(v),
+            Mapped::Val(v) => Type::of(v),
+            Mapped::Arr(_) => Type::Array,
+            Mapped::Obj(_) => Type::Object,
         }
     }
 
-    pub(crate) fn is_undefined(&self) -> bool {
-        matches!(self, Js::Undef)
+    /// Whether this is `undefined` (the field is left out).
+    pub fn is_undefined(&self) -> bool {
+        matches!(self, Mapped::Undef)
     }
 
     /// `value === undefined || value === null`.
@@ -115,34 +126,52 @@ impl<'a> Js<'a> {
     }
 
     /// Detaches the value from the event and the mapping.
-    pub(crate) fn into_owned(self) -> Js<'static> {
+    pub fn into_owned(self) -> Mapped<'static> {
         match self {
-            Js::Undef => Js::Undef,
-            Js::Ref(v) => Js::Val(v.clone()),
-            Js::Val(v) => Js::Val(v),
-            Js::Arr(items) => Js::Arr(items.into_iter().map(Js::into_owned).collect()),
-            Js::Obj(members) => Js::Obj(members.into_iter().map(|(k, v)| (k, v.into_owned())).collect()),
+            Mapped::Undef => Mapped::Undef,
+            Mapped::Ref(v) => Mapped::Val(v.clone()),
+            Mapped::Val(v) => Mapped::Val(v),
+            Mapped::Arr(items) => Mapped::Arr(items.into_iter().map(Mapped::into_owned).collect()),
+            Mapped::Obj(members) => Mapped::Obj(
+                members
+                    .into_iter()
+                    .map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned()))
+                    .collect(),
+            ),
         }
     }
 
+    /// A member of an object (built by the mapping or from the event); `None` when
+    /// this is not an object or the member is missing or undefined.
+    pub fn get(&self, key: &str) -> Option<Mapped<'a>> {
+        let found = match self {
+            Mapped::Obj(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()),
+            Mapped::Ref(Value::Object(map)) => map.get(key).map(Mapped::Ref),
+            Mapped::Val(Value::Object(map)) => map.get(key).map(|v| Mapped::Val(v.clone())),
+            _ => None,
+        };
+        found.filter(|v| !v.is_undefined())
+    }
+
     /// The value as it leaves mapping-kit (`removeUndefined`, then JSON): `undefined`
-    /// members are dropped and `undefined` array elements become `null`.
-    pub(crate) fn into_value(self) -> Option<Value> {
+    /// members are dropped and `undefined` array elements become `null`; `None` is
+    /// `undefined` itself.
+    pub fn into_value(self) -> Option<Value> {
         match self {
-            Js::Undef => None,
-            Js::Ref(v) => Some(v.clone()),
-            Js::Val(v) => Some(v),
-            Js::Arr(items) => Some(Value::Array(
+            Mapped::Undef => None,
+            Mapped::Ref(v) => Some(v.clone()),
+            Mapped::Val(v) => Some(v),
+            Mapped::Arr(items) => Some(Value::Array(
                 items
                     .into_iter()
                     .map(|item| item.into_value().unwrap_or(Value::Null))
                     .collect(),
             )),
-            Js::Obj(members) => {
+            Mapped::Obj(members) => {
                 let mut map = Map::with_capacity(members.len());
                 for (k, v) in members {
                     if let Some(v) = v.into_value() {
-                        map.insert(k, v);
+                        map.insert(k.into_owned(), v);
                     }
                 }
                 Some(Value::Object(map))
@@ -152,27 +181,29 @@ impl<'a> Js<'a> {
 
     /// mapping-kit's `removeUndefined`: `undefined` members of objects are deleted,
     /// at any depth; `undefined` array elements stay.
-    pub(crate) fn remove_undefined(self) -> Js<'a> {
+    pub fn remove_undefined(mut self) -> Mapped<'a> {
+        self.strip_undefined();
+        self
+    }
+
+    fn strip_undefined(&mut self) {
         match self {
-            Js::Arr(items) => Js::Arr(items.into_iter().map(Js::remove_undefined).collect()),
-            Js::Obj(members) => Js::Obj(
-                members
-                    .into_iter()
-                    .filter(|(_, v)| !v.is_undefined())
-                    .map(|(k, v)| (k, v.remove_undefined()))
-                    .collect(),
-            ),
-            other => other,
+            Mapped::Arr(items) => items.iter_mut().for_each(Mapped::strip_undefined),
+            Mapped::Obj(members) => {
+                members.retain(|(_, v)| !v.is_undefined());
+                members.iter_mut().for_each(|(_, v)| v.strip_undefined());
+            }
+            _ => {}
         }
     }
 
     /// `String(value)`, appended to `out`.
     pub(crate) fn write_string(&self, out: &mut String) {
         match self {
-            Js::Undef => out.push_str("undefined"),
-            Js::Ref(v) => write_value_string(v, out),
-            Js::Val(v) => write_value_string(v, out),
-            Js::Arr(items) => {
+            Mapped::Undef => out.push_str("undefined"),
+            Mapped::Ref(v) => write_value_string(v, out),
+            Mapped::Val(v) => write_value_string(v, out),
+            Mapped::Arr(items) => {
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
                         out.push(',');
@@ -183,7 +214,7 @@ impl<'a> Js<'a> {
                     }
                 }
             }
-            Js::Obj(_) => out.push_str("[object Object]"),
+            Mapped::Obj(_) => out.push_str("[object Object]"),
         }
     }
 
@@ -195,18 +226,51 @@ impl<'a> Js<'a> {
     }
 }
 
+/// Serializes as [`Mapped::into_value`] would give it (`undefined` alone is `null`).
+impl serde::Serialize for Mapped<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Mapped::Undef => serializer.serialize_unit(),
+            Mapped::Ref(v) => v.serialize(serializer),
+            Mapped::Val(v) => v.serialize(serializer),
+            Mapped::Arr(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Mapped::Obj(members) => {
+                let len = members.iter().filter(|(_, v)| !v.is_undefined()).count();
+                let mut map = serializer.serialize_map(Some(len))?;
+                for (k, v) in members.iter().filter(|(_, v)| !v.is_undefined()) {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
 /// `String(value)` of a JSON value, appended to `out` (the buffer-writing form of
 /// [`js::to_string`], so templates do not allocate per placeholder).
 pub(crate) fn write_value_string(v: &Value, out: &mut String) {
+    write_value_string_at(v, out, 0);
+}
+
+/// Arrays nested deeper than [`MAX_DATA_DEPTH`] (which parsed JSON never is) print nothing.
+fn write_value_string_at(v: &Value, out: &mut String, depth: usize) {
     match v {
         Value::String(s) => out.push_str(s),
+        Value::Array(_) if depth > MAX_DATA_DEPTH => {}
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
                 if !item.is_null() {
-                    write_value_string(item, out);
+                    write_value_string_at(item, out, depth + 1);
                 }
             }
         }
@@ -264,7 +328,7 @@ pub(crate) fn array_index(key: &str) -> Option<usize> {
 ///
 /// Numbers print as JavaScript prints them, and object keys that are array
 /// indexes come first in ascending order, as JavaScript orders them.
-pub(crate) fn stringify(v: &Js<'_>) -> Result<Option<String>, TooDeep> {
+pub(crate) fn stringify(v: &Mapped<'_>) -> Result<Option<String>, TooDeep> {
     if v.is_undefined() {
         return Ok(None);
     }
@@ -273,15 +337,15 @@ pub(crate) fn stringify(v: &Js<'_>) -> Result<Option<String>, TooDeep> {
     Ok(Some(out))
 }
 
-fn stringify_js(v: &Js<'_>, out: &mut String, depth: usize) -> Result<(), TooDeep> {
+fn stringify_js(v: &Mapped<'_>, out: &mut String, depth: usize) -> Result<(), TooDeep> {
     if depth > MAX_DATA_DEPTH {
         return Err(TooDeep);
     }
     match v {
-        Js::Undef => out.push_str("null"),
-        Js::Ref(v) => stringify_value(v, out, depth)?,
-        Js::Val(v) => stringify_value(v, out, depth)?,
-        Js::Arr(items) => {
+        Mapped::Undef => out.push_str("null"),
+        Mapped::Ref(v) => stringify_value(v, out, depth)?,
+        Mapped::Val(v) => stringify_value(v, out, depth)?,
+        Mapped::Arr(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
@@ -291,10 +355,10 @@ fn stringify_js(v: &Js<'_>, out: &mut String, depth: usize) -> Result<(), TooDee
             }
             out.push(']');
         }
-        Js::Obj(members) => {
+        Mapped::Obj(members) => {
             out.push('{');
             let mut first = true;
-            for (k, v) in js_key_order(members.iter().map(|(k, v)| (k.as_str(), v))) {
+            for (k, v) in js_key_order(members.iter().map(|(k, v)| (k.as_ref(), v))) {
                 if v.is_undefined() {
                     continue;
                 }
@@ -400,9 +464,9 @@ mod tests {
 
     #[test]
     fn undefined_leaves_objects_and_becomes_null_in_arrays() {
-        let v = Js::Obj(vec![
-            ("a".into(), Js::Undef),
-            ("b".into(), Js::Arr(vec![Js::Undef, Js::Val(json!(1))])),
+        let v = Mapped::Obj(vec![
+            ("a".into(), Mapped::Undef),
+            ("b".into(), Mapped::Arr(vec![Mapped::Undef, Mapped::Val(json!(1))])),
         ]);
         assert_eq!(v.into_value(), Some(json!({"b": [null, 1]})));
     }
@@ -411,29 +475,32 @@ mod tests {
     fn stringify_as_javascript() {
         let cases = [
             (
-                Js::Val(json!({"b": 1, "2": 2, "1": 1.0, "a": [1.5, null]})),
+                Mapped::Val(json!({"b": 1, "2": 2, "1": 1.0, "a": [1.5, null]})),
                 r#"{"1":1,"2":2,"b":1,"a":[1.5,null]}"#,
             ),
-            (Js::Val(json!("a\"\u{1}\n")), r#""a\"\u0001\n""#),
+            (Mapped::Val(json!("a\"\u{1}\n")), r#""a\"\u0001\n""#),
             (
-                Js::Obj(vec![("x".into(), Js::Undef), ("y".into(), Js::Arr(vec![Js::Undef]))]),
+                Mapped::Obj(vec![
+                    ("x".into(), Mapped::Undef),
+                    ("y".into(), Mapped::Arr(vec![Mapped::Undef])),
+                ]),
                 r#"{"y":[null]}"#,
             ),
-            (Js::Val(json!(1e21)), "1e+21"),
+            (Mapped::Val(json!(1e21)), "1e+21"),
         ];
         for (v, want) in cases {
             assert_eq!(stringify(&v).ok().flatten().as_deref(), Some(want));
         }
-        assert!(matches!(stringify(&Js::Undef), Ok(None)));
+        assert!(matches!(stringify(&Mapped::Undef), Ok(None)));
     }
 
     #[test]
     fn strings_as_javascript() {
         let cases = [
-            (Js::Val(json!([1, null, [2, "x"], {}])), "1,,2,x,[object Object]"),
-            (Js::Arr(vec![Js::Undef, Js::Val(json!(true))]), ",true"),
-            (Js::Obj(vec![]), "[object Object]"),
-            (Js::Val(json!(0.1)), "0.1"),
+            (Mapped::Val(json!([1, null, [2, "x"], {}])), "1,,2,x,[object Object]"),
+            (Mapped::Arr(vec![Mapped::Undef, Mapped::Val(json!(true))]), ",true"),
+            (Mapped::Obj(vec![]), "[object Object]"),
+            (Mapped::Val(json!(0.1)), "0.1"),
         ];
         for (v, want) in cases {
             assert_eq!(v.to_js_string(), want);

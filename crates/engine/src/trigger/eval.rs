@@ -62,14 +62,7 @@ pub(crate) fn string_to_number(s: &str) -> f64 {
     if t.is_empty() {
         return 0.0;
     }
-    for (prefix, radix) in [
-        ("0x", 16),
-        ("0X", 16),
-        ("0o", 8),
-        ("0O", 8),
-        ("0b", 2),
-        ("0B", 2),
-    ] {
+    for (prefix, radix) in [("0x", 16), ("0X", 16), ("0o", 8), ("0O", 8), ("0b", 2), ("0B", 2)] {
         if let Some(digits) = t.strip_prefix(prefix) {
             if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
                 return f64::NAN;
@@ -136,13 +129,7 @@ fn is_js_space(c: char) -> bool {
     matches!(
         c,
         '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-            ..='\u{200a}'
-                | '\u{2028}'
-                | '\u{2029}'
-                | '\u{202f}'
-                | '\u{205f}'
-                | '\u{3000}'
-                | '\u{feff}'
+            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
     )
 }
 
@@ -343,8 +330,7 @@ const PROTOTYPES: &[(u8, &[&str])] = &[
 
 /// Name -> prototype bits, built once: paths can have hundreds of thousands of keys.
 fn builtins() -> &'static std::collections::HashMap<&'static str, u8> {
-    static MAP: std::sync::OnceLock<std::collections::HashMap<&'static str, u8>> =
-        std::sync::OnceLock::new();
+    static MAP: std::sync::OnceLock<std::collections::HashMap<&'static str, u8>> = std::sync::OnceLock::new();
     MAP.get_or_init(|| {
         let mut map = std::collections::HashMap::new();
         for (bit, names) in PROTOTYPES {
@@ -368,13 +354,9 @@ pub(crate) struct Key {
 
 impl Key {
     fn new(name: &str) -> Key {
-        let canonical =
-            name == "0" || (!name.starts_with('0') && name.bytes().all(|b| b.is_ascii_digit()));
+        let canonical = name == "0" || (!name.starts_with('0') && name.bytes().all(|b| b.is_ascii_digit()));
         let index = if canonical {
-            name.parse::<u32>()
-                .ok()
-                .filter(|i| *i != u32::MAX)
-                .map(|i| i as usize)
+            name.parse::<u32>().ok().filter(|i| *i != u32::MAX).map(|i| i as usize)
         } else {
             None
         };
@@ -582,12 +564,7 @@ impl Test {
     fn eval(&self, seen: Seen<'_>) -> bool {
         use std::ops::Not;
         /// `typeof actual === 'string' && f(actual)` for a text test with an expected text.
-        fn text(
-            seen: Seen<'_>,
-            e: &Text,
-            on_str: fn(&str, &str) -> bool,
-            or_empty: bool,
-        ) -> Option<bool> {
+        fn text(seen: Seen<'_>, e: &Text, on_str: fn(&str, &str) -> bool, or_empty: bool) -> Option<bool> {
             match seen {
                 Seen::Json(Value::String(s)) => Some(on_str(s, e.as_str())),
                 Seen::Unit(u) => Some(e.unit_is(u, or_empty)),
@@ -605,17 +582,11 @@ impl Test {
             Test::Gt(x) => number.is_some_and(|n| n > *x),
             Test::Ge(x) => number.is_some_and(|n| n >= *x),
             Test::Contains(e) => text(seen, e, |s, e| s.contains(e), true) == Some(true),
-            Test::NotContains(e) => {
-                text(seen, e, |s, e| s.contains(e), true).map(Not::not) == Some(true)
-            }
+            Test::NotContains(e) => text(seen, e, |s, e| s.contains(e), true).map(Not::not) == Some(true),
             Test::StartsWith(e) => text(seen, e, |s, e| s.starts_with(e), true) == Some(true),
-            Test::NotStartsWith(e) => {
-                text(seen, e, |s, e| s.starts_with(e), true).map(Not::not) == Some(true)
-            }
+            Test::NotStartsWith(e) => text(seen, e, |s, e| s.starts_with(e), true).map(Not::not) == Some(true),
             Test::EndsWith(e) => text(seen, e, |s, e| s.ends_with(e), true) == Some(true),
-            Test::NotEndsWith(e) => {
-                text(seen, e, |s, e| s.ends_with(e), true).map(Not::not) == Some(true)
-            }
+            Test::NotEndsWith(e) => text(seen, e, |s, e| s.ends_with(e), true).map(Not::not) == Some(true),
             Test::Exists => seen.exists(),
             Test::NotExists => !seen.exists(),
             Test::IsTrue => matches!(seen, Seen::Json(Value::Bool(true))),
@@ -680,17 +651,9 @@ impl Leaf {
 /// The condition types of Segment's parser, by the first `.`-segment of a word.
 pub(crate) fn condition_root(word: &str) -> Option<&'static str> {
     let first = word.split('.').next().unwrap_or(word);
-    [
-        "type",
-        "event",
-        "name",
-        "userId",
-        "properties",
-        "traits",
-        "context",
-    ]
-    .into_iter()
-    .find(|r| *r == first)
+    ["type", "event", "name", "userId", "properties", "traits", "context"]
+        .into_iter()
+        .find(|r| *r == first)
 }
 
 /// `word.replace(/^(root)\./, '')`: the path under `properties`/`traits`/`context`.
@@ -754,12 +717,7 @@ pub(crate) fn function_field(word: &str) -> Option<Field> {
 }
 
 /// The node of `contains(<word>, <value>)` / `match(<word>, <value>)`, negated with `!`.
-pub(crate) fn function_leaf(
-    function: &str,
-    negate: bool,
-    word: &str,
-    value: &Token,
-) -> Option<Leaf> {
+pub(crate) fn function_leaf(function: &str, negate: bool, word: &str, value: &Token) -> Option<Leaf> {
     let field = function_field(word)?;
     let text = JsVal::of(value).to_js_string();
     let (operator, expected) = if function == "contains" {
@@ -767,11 +725,7 @@ pub(crate) fn function_leaf(
     } else if value.text.ends_with("*\"") {
         // `String(value).slice(0, -1)`: drops the last UTF-16 unit, the `*`.
         (
-            if negate {
-                "not_starts_with"
-            } else {
-                "starts_with"
-            },
+            if negate { "not_starts_with" } else { "starts_with" },
             utf16_slice(&text, 0, 1),
         )
     } else {
@@ -821,8 +775,7 @@ mod tests {
             assert_eq!(string_to_number(s), *want, "{s:?}");
         }
         for s in [
-            "abc", "-", "+", ".", "1_000", "inf", "nan", "-0x10", "1e", "e5", "0x", "1 2",
-            "infinity",
+            "abc", "-", "+", ".", "1_000", "inf", "nan", "-0x10", "1e", "e5", "0x", "1 2", "infinity",
         ] {
             assert!(string_to_number(s).is_nan(), "{s:?}");
         }
@@ -905,17 +858,8 @@ mod tests {
             test,
         };
         assert_eq!(leaf(Test::Eq(Text::new("a".into()))).eval(&event), Ok(true));
-        assert_eq!(
-            leaf(Test::Contains(Text::new(String::new()))).eval(&event),
-            Ok(true)
-        );
-        assert_eq!(
-            leaf(Test::Contains(Text::new("ab".into()))).eval(&event),
-            Ok(false)
-        );
-        assert_eq!(
-            leaf(Test::NotContains(Text::new("b".into()))).eval(&event),
-            Ok(true)
-        );
+        assert_eq!(leaf(Test::Contains(Text::new(String::new()))).eval(&event), Ok(true));
+        assert_eq!(leaf(Test::Contains(Text::new("ab".into()))).eval(&event), Ok(false));
+        assert_eq!(leaf(Test::NotContains(Text::new("b".into()))).eval(&event), Ok(true));
     }
 }

@@ -66,8 +66,7 @@ pub(crate) struct LexError {
     pub message: String,
 }
 
-const CARRIAGE_RETURN: &str =
-    "carriage return (`\\r`) is not allowed in FQL: use spaces or `\\n` line breaks";
+const CARRIAGE_RETURN: &str = "carriage return (`\\r`) is not allowed in FQL: use spaces or `\\n` line breaks";
 
 /// fql-ts gives up on strings, words and numbers of this many UTF-16 units.
 const MAX_LEN: usize = 100_000;
@@ -247,14 +246,7 @@ impl<'a> Lexer<'a> {
                     continue;
                 }
             }
-            if is_alpha(c)
-                || is(c, b'!')
-                || is(c, b'=')
-                || is(c, b'>')
-                || is(c, b'<')
-                || is(c, b'\\')
-                || is(c, b'_')
-            {
+            if is_alpha(c) || is(c, b'!') || is(c, b'=') || is(c, b'>') || is(c, b'<') || is(c, b'\\') || is(c, b'_') {
                 self.operator_or_word(start)?;
             } else if is_digit(c) || is(c, b'-') || is(c, b'+') {
                 self.number(start)?;
@@ -448,8 +440,7 @@ impl<'a> Lexer<'a> {
                     return Err(self.error(
                         TriggerErrorKind::Syntax,
                         at,
-                        "`\\` at the end: it escapes the character after it, and there is none"
-                            .to_owned(),
+                        "`\\` at the end: it escapes the character after it, and there is none".to_owned(),
                     ));
                 }
                 c = self.next();
@@ -512,11 +503,7 @@ mod tests {
     use super::*;
 
     fn kinds(src: &str) -> Vec<(Kind, String)> {
-        lex(src)
-            .unwrap()
-            .into_iter()
-            .map(|t| (t.kind, t.text))
-            .collect()
+        lex(src).unwrap().into_iter().map(|t| (t.kind, t.text)).collect()
     }
 
     fn texts(src: &str) -> Vec<String> {
@@ -529,21 +516,11 @@ mod tests {
         let table: &[(&str, &[(Kind, &str)])] = &[
             (
                 "type = \"track\"",
-                &[
-                    (Ident, "type"),
-                    (Operator, "="),
-                    (String, "\"track\""),
-                    (Eos, "eos"),
-                ],
+                &[(Ident, "type"), (Operator, "="), (String, "\"track\""), (Eos, "eos")],
             ),
             (
                 "a and b",
-                &[
-                    (Ident, "a"),
-                    (Conditional, "and"),
-                    (Ident, "b"),
-                    (Eos, "eos"),
-                ],
+                &[(Ident, "a"), (Conditional, "and"), (Ident, "b"), (Eos, "eos")],
             ),
             (
                 "x or(y)",
@@ -570,14 +547,8 @@ mod tests {
                     (Eos, "eos"),
                 ],
             ),
-            (
-                "x <5",
-                &[(Ident, "x"), (Operator, "<"), (Number, "5"), (Eos, "eos")],
-            ),
-            (
-                "x >= 5",
-                &[(Ident, "x"), (Operator, ">="), (Number, "5"), (Eos, "eos")],
-            ),
+            ("x <5", &[(Ident, "x"), (Operator, "<"), (Number, "5"), (Eos, "eos")]),
+            ("x >= 5", &[(Ident, "x"), (Operator, ">="), (Number, "5"), (Eos, "eos")]),
             ("1e3", &[(Number, "1"), (Ident, "e3"), (Eos, "eos")]),
             (".5", &[(Dot, "."), (Number, "5"), (Eos, "eos")]),
             (
@@ -593,13 +564,7 @@ mod tests {
             ),
             (
                 "a.0.b",
-                &[
-                    (Ident, "a"),
-                    (Dot, "."),
-                    (Number, "0."),
-                    (Ident, "b"),
-                    (Eos, "eos"),
-                ],
+                &[(Ident, "a"), (Dot, "."), (Number, "0."), (Ident, "b"), (Eos, "eos")],
             ),
             ("first\\ name", &[(Ident, "first name"), (Eos, "eos")]),
             ("\\or", &[(Ident, "or"), (Eos, "eos")]),
@@ -613,10 +578,7 @@ mod tests {
                     (Eos, "eos"),
                 ],
             ),
-            (
-                "!contains",
-                &[(Operator, "!"), (Ident, "contains"), (Eos, "eos")],
-            ),
+            ("!contains", &[(Operator, "!"), (Ident, "contains"), (Eos, "eos")]),
             ("'a b'", &[(String, "'a b'"), (Eos, "eos")]),
             ("nothing", &[(Ident, "nothing"), (Eos, "eos")]),
             ("nullx", &[(Ident, "nullx"), (Eos, "eos")]),
@@ -637,10 +599,7 @@ mod tests {
             ["event", "=", "\"Say \\\"", "\"hi\\\"", "\"\"", "eos"]
         );
         let toks = lex(r#""a"b""#).unwrap();
-        assert_eq!(
-            (toks[0].start, toks[0].end, toks[1].start, toks[1].end),
-            (0, 3, 2, 5)
-        );
+        assert_eq!((toks[0].start, toks[0].end, toks[1].start, toks[1].end), (0, 3, 2, 5));
     }
 
     #[test]
@@ -652,17 +611,10 @@ mod tests {
             ("nul", "n", (1, 3)),
         ] {
             let toks = lex(src).unwrap();
-            assert_eq!(
-                (toks[0].text.as_str(), toks[0].truncated),
-                (word, Some(lost)),
-                "{src}"
-            );
+            assert_eq!((toks[0].text.as_str(), toks[0].truncated), (word, Some(lost)), "{src}");
         }
         for src in ["o", "a", "n", "ab c", "nope", "or"] {
-            assert!(
-                lex(src).unwrap().iter().all(|t| t.truncated.is_none()),
-                "{src}"
-            );
+            assert!(lex(src).unwrap().iter().all(|t| t.truncated.is_none()), "{src}");
         }
     }
 
@@ -703,19 +655,13 @@ mod tests {
         assert_eq!(lex(&too_long).unwrap_err().kind, TriggerErrorKind::TooLong);
         let astral = format!("\"{}\"", "😀".repeat(MAX_LEN / 2));
         assert_eq!(lex(&astral).unwrap_err().kind, TriggerErrorKind::TooLong);
-        assert_eq!(
-            lex(&"y".repeat(MAX_LEN)).unwrap_err().kind,
-            TriggerErrorKind::TooLong
-        );
+        assert_eq!(lex(&"y".repeat(MAX_LEN)).unwrap_err().kind, TriggerErrorKind::TooLong);
     }
 
     #[test]
     fn unicode_inside_strings_keeps_byte_offsets() {
         let toks = lex("event = \"Ünï ✓\" and x").unwrap();
         assert_eq!(toks[2].text, "\"Ünï ✓\"");
-        assert_eq!(
-            &"event = \"Ünï ✓\" and x"[toks[3].start..toks[3].end],
-            "and"
-        );
+        assert_eq!(&"event = \"Ünï ✓\" and x"[toks[3].start..toks[3].end], "and");
     }
 }

@@ -191,10 +191,7 @@ impl Trigger {
 
     fn eval(&self, expr: &Expr, event: &Value) -> bool {
         match expr {
-            Expr::Condition(i) => self
-                .conditions
-                .get(*i)
-                .is_some_and(|c| c.leaf.eval(event) == Ok(true)),
+            Expr::Condition(i) => self.conditions.get(*i).is_some_and(|c| c.leaf.eval(event) == Ok(true)),
             Expr::All(children) => children.iter().all(|c| self.eval(c, event)),
             Expr::Any(children) => children.iter().any(|c| self.eval(c, event)),
         }
@@ -232,11 +229,7 @@ fn compile(node: &Node) -> Expr {
         Node::Condition(i) => Expr::Condition(*i),
         Node::Group { or, children, .. } => {
             let children = children.iter().map(|(child, _)| compile(child)).collect();
-            if *or {
-                Expr::Any(children)
-            } else {
-                Expr::All(children)
-            }
+            if *or { Expr::Any(children) } else { Expr::All(children) }
         }
     }
 }
@@ -249,9 +242,7 @@ fn same(node: &Node, parsed: &Parsed, seg: &SegNode) -> bool {
             .first()
             .and_then(Option::as_ref)
             .is_some_and(|only| same(node, parsed, only)),
-        (Node::Condition(i), SegNode::Leaf { at, .. }) => {
-            parsed.conditions.get(*i).is_some_and(|c| c.at == *at)
-        }
+        (Node::Condition(i), SegNode::Leaf { at, .. }) => parsed.conditions.get(*i).is_some_and(|c| c.at == *at),
         (
             Node::Group { or, children, .. },
             SegNode::Group {
@@ -261,9 +252,10 @@ fn same(node: &Node, parsed: &Parsed, seg: &SegNode) -> bool {
         ) => {
             or == seg_or
                 && children.len() == seg_children.len()
-                && children.iter().zip(seg_children).all(|((child, _), seg)| {
-                    seg.as_ref().is_some_and(|seg| same(child, parsed, seg))
-                })
+                && children
+                    .iter()
+                    .zip(seg_children)
+                    .all(|((child, _), seg)| seg.as_ref().is_some_and(|seg| same(child, parsed, seg)))
         }
         _ => false,
     }

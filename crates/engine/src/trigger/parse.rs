@@ -15,22 +15,12 @@
 //! meaning is Segment's. Errors carry the byte offset, a reason and, where one
 //! exists, the whole expression rewritten.
 
-use super::eval::{
-    Field, JsVal, Leaf, Path, condition_leaf, condition_root, function_leaf, name_under,
-};
+use super::eval::{Field, JsVal, Leaf, Path, condition_leaf, condition_root, function_leaf, name_under};
 use super::lex::{Kind, LexError, Token};
 use super::{MAX_DEPTH, TriggerError, TriggerErrorKind, TriggerWarning};
 
 const TOP_FIELDS: [&str; 4] = ["type", "event", "name", "userId"];
-const ROOTS: [&str; 7] = [
-    "type",
-    "event",
-    "name",
-    "userId",
-    "properties",
-    "traits",
-    "context",
-];
+const ROOTS: [&str; 7] = ["type", "event", "name", "userId", "properties", "traits", "context"];
 
 /// The result of our reading.
 #[derive(Debug, Clone)]
@@ -125,10 +115,7 @@ fn error(
 
 /// `src` with `start..end` replaced.
 fn replace(src: &str, start: usize, end: usize, with: &str) -> String {
-    let (start, end) = (
-        start.min(src.len()),
-        end.min(src.len()).max(start.min(src.len())),
-    );
+    let (start, end) = (start.min(src.len()), end.min(src.len()).max(start.min(src.len())));
     format!(
         "{}{with}{}",
         src.get(..start).unwrap_or_default(),
@@ -157,11 +144,7 @@ pub(crate) fn lex_error(src: &str, e: LexError) -> TriggerError {
             let glued = src
                 .get(..at)
                 .is_some_and(|b| !b.is_empty() && !b.ends_with([' ', '\t', '\n']));
-            Some(if glued {
-                replace(&spaced, at, at, " ")
-            } else {
-                spaced
-            })
+            Some(if glued { replace(&spaced, at, at, " ") } else { spaced })
         }
         TriggerErrorKind::OperatorSpacing => {
             let op_len = if rest.get(1..2) == Some("=") { 2 } else { 1 };
@@ -173,24 +156,13 @@ pub(crate) fn lex_error(src: &str, e: LexError) -> TriggerError {
             };
             Some(replace(&spaced, at, at, " "))
         }
-        TriggerErrorKind::InvalidCharacter if rest.starts_with("&&") => {
-            Some(replace(src, at, at + 2, "and"))
-        }
-        TriggerErrorKind::InvalidCharacter if rest.starts_with("||") => {
-            Some(replace(src, at, at + 2, "or"))
-        }
+        TriggerErrorKind::InvalidCharacter if rest.starts_with("&&") => Some(replace(src, at, at + 2, "and")),
+        TriggerErrorKind::InvalidCharacter if rest.starts_with("||") => Some(replace(src, at, at + 2, "or")),
         TriggerErrorKind::InvalidCharacter if rest.starts_with('\r') => Some(src.replace('\r', "")),
         TriggerErrorKind::PathSegment => rest.find(']').and_then(|close| {
             let inner = rest.get(1..close)?;
             let inner = inner.trim_matches(['"', '\'']);
-            (!inner.is_empty()).then(|| {
-                replace(
-                    src,
-                    at,
-                    at + close + 1,
-                    &format!(".{}", escape_segment(inner)),
-                )
-            })
+            (!inner.is_empty()).then(|| replace(src, at, at + close + 1, &format!(".{}", escape_segment(inner))))
         }),
         _ => None,
     };
@@ -222,11 +194,7 @@ fn distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(cur).min(row[j])
-            };
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(cur).min(row[j]) };
             prev = cur;
         }
     }
@@ -242,18 +210,14 @@ fn suggest_root(root: &str) -> Option<&'static str> {
         ("prop", "properties"),
         ("ctx", "context"),
     ];
-    if let Some((_, to)) = aliases
-        .iter()
-        .find(|(from, _)| from.eq_ignore_ascii_case(root))
-    {
+    if let Some((_, to)) = aliases.iter().find(|(from, _)| from.eq_ignore_ascii_case(root)) {
         return Some(to);
     }
     ROOTS
         .into_iter()
         .filter(|r| {
             r.eq_ignore_ascii_case(root)
-                || (root.len() >= 4
-                    && distance(&root.to_ascii_lowercase(), &r.to_ascii_lowercase()) <= 2)
+                || (root.len() >= 4 && distance(&root.to_ascii_lowercase(), &r.to_ascii_lowercase()) <= 2)
         })
         .min_by_key(|r| distance(root, r))
 }
@@ -280,10 +244,7 @@ struct Parser<'a> {
 impl<'a> Parser<'a> {
     fn at(&self, i: usize) -> &'a Token {
         // The list ends with the end token: reading past it reads it again.
-        self.tokens
-            .get(i)
-            .or_else(|| self.tokens.last())
-            .unwrap_or(&END)
+        self.tokens.get(i).or_else(|| self.tokens.last()).unwrap_or(&END)
     }
 
     fn peek(&self) -> &'a Token {
@@ -333,13 +294,8 @@ impl<'a> Parser<'a> {
                         Some(remove(self.src, t.start, t.end)),
                     ));
                 }
-                Kind::Conditional | Kind::Ident
-                    if terms.is_empty() && (t.text == "and" || t.text == "or") =>
-                {
-                    let message = format!(
-                        "`{}` with no condition before it (Segment ignores it)",
-                        t.text
-                    );
+                Kind::Conditional | Kind::Ident if terms.is_empty() && (t.text == "and" || t.text == "or") => {
+                    let message = format!("`{}` with no condition before it (Segment ignores it)", t.text);
                     return Err(self.token_error(
                         t,
                         TriggerErrorKind::Syntax,
@@ -349,10 +305,7 @@ impl<'a> Parser<'a> {
                 }
                 Kind::ParenRight | Kind::Eos if after_conj => {
                     let Some(c) = conjunctions.last() else { break };
-                    let message = format!(
-                        "`{}` with no condition after it (Segment ignores it)",
-                        c.text
-                    );
+                    let message = format!("`{}` with no condition after it (Segment ignores it)", c.text);
                     return Err(self.token_error(
                         c,
                         TriggerErrorKind::Syntax,
@@ -410,16 +363,9 @@ impl<'a> Parser<'a> {
                         t.text, t.text
                     );
                     let help = replace(self.src, t.end, t.end, " ");
-                    return Err(self.token_error(
-                        t,
-                        TriggerErrorKind::OperatorSpacing,
-                        message,
-                        Some(help),
-                    ));
+                    return Err(self.token_error(t, TriggerErrorKind::OperatorSpacing, message, Some(help)));
                 }
-                Kind::Ident
-                    if t.text.eq_ignore_ascii_case("and") || t.text.eq_ignore_ascii_case("or") =>
-                {
+                Kind::Ident if t.text.eq_ignore_ascii_case("and") || t.text.eq_ignore_ascii_case("or") => {
                     let lower = t.text.to_ascii_lowercase();
                     let message = format!(
                         "write `{lower}` in lower case: Segment reads `{}` as an unknown name and ignores it",
@@ -429,16 +375,10 @@ impl<'a> Parser<'a> {
                     return Err(self.token_error(t, TriggerErrorKind::Syntax, message, Some(help)));
                 }
                 _ => {
-                    let prev = terms
-                        .last()
-                        .map_or("", |(_, term)| self.text(term.start, term.end));
+                    let prev = terms.last().map_or("", |(_, term)| self.text(term.start, term.end));
                     let message = format!(
                         "expected `and`, `or`{} after `{prev}`, found `{}` (Segment ignores text it does not expect)",
-                        if open.is_some() {
-                            " or `)`"
-                        } else {
-                            " or the end"
-                        },
+                        if open.is_some() { " or `)`" } else { " or the end" },
                         self.text(t.start, t.end)
                     );
                     let help = (t.kind == Kind::Comma).then(|| remove(self.src, t.start, t.end));
@@ -464,12 +404,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn mixed(
-        &self,
-        terms: &[(Node, Term)],
-        conjunctions: &[&Token],
-        other: &Token,
-    ) -> TriggerError {
+    fn mixed(&self, terms: &[(Node, Term)], conjunctions: &[&Token], other: &Token) -> TriggerError {
         let last = conjunctions.last().map_or("or", |c| c.text.as_str());
         let outcome = if last == "or" {
             "any one of them matches"
@@ -560,21 +495,14 @@ impl<'a> Parser<'a> {
 
     /// `!` or `not` before something that is not `contains(`/`match(`.
     fn negation(&self, t: &Token) -> TriggerError {
-        let word = if t.kind == Kind::Ident {
-            "`not`"
-        } else {
-            "`!`"
-        };
+        let word = if t.kind == Kind::Ident { "`not`" } else { "`!`" };
         let mut probe = self.clone();
         probe.i += 1;
         let negated = probe.term().ok().and_then(|(node, term)| {
             let text = probe.negate(&node)?;
             // Parentheses only where other conditions sit beside the negated group.
             let alone = self.text(0, t.start).trim().is_empty()
-                && self
-                    .src
-                    .get(term.end..)
-                    .is_some_and(|r| r.trim().is_empty());
+                && self.src.get(term.end..).is_some_and(|r| r.trim().is_empty());
             let multi = matches!(node, Node::Group { .. }) && !alone;
             Some((if multi { format!("({text})") } else { text }, term.end))
         });
@@ -649,13 +577,7 @@ impl<'a> Parser<'a> {
                     segment.end
                 },
             );
-            return Err(error(
-                TriggerErrorKind::PathSegment,
-                start,
-                end - start,
-                message,
-                help,
-            ));
+            return Err(error(TriggerErrorKind::PathSegment, start, end - start, message, help));
         }
         self.i += 1;
         Ok(t)
@@ -663,11 +585,7 @@ impl<'a> Parser<'a> {
 
     fn unsupported_field(&self, t: &Token, call: bool) -> TriggerError {
         let root = t.text.split('.').next().unwrap_or_default();
-        let root_src_end = t.start
-            + self
-                .text(t.start, t.end)
-                .find('.')
-                .unwrap_or(t.end - t.start);
+        let root_src_end = t.start + self.text(t.start, t.end).find('.').unwrap_or(t.end - t.start);
         if let Some(top) = TOP_FIELDS.into_iter().find(|f| *f == root) {
             if top == "type" && call {
                 let message = "Segment drops contains()/match() on `type` silently: compare the whole type, e.g. `type = \"track\"`";
@@ -739,8 +657,7 @@ impl<'a> Parser<'a> {
                 ));
             }
             if op.text == "=" {
-                let message =
-                    "FQL compares with a single `=` (Segment compares with the text \"=\" here)";
+                let message = "FQL compares with a single `=` (Segment compares with the text \"=\" here)";
                 let help = remove(self.src, after.start, after.end);
                 return Err(error(
                     TriggerErrorKind::Syntax,
@@ -753,14 +670,8 @@ impl<'a> Parser<'a> {
         }
         self.i += 1;
         let value = self.value(false)?;
-        let leaf = condition_leaf(&path.text, op, value).ok_or_else(|| {
-            self.token_error(
-                path,
-                TriggerErrorKind::UnsupportedField,
-                "unsupported field",
-                None,
-            )
-        })?;
+        let leaf = condition_leaf(&path.text, op, value)
+            .ok_or_else(|| self.token_error(path, TriggerErrorKind::UnsupportedField, "unsupported field", None))?;
         self.check_path(path, &leaf)?;
         let (cstart, cend) = (path.start, value.end);
         self.condition_warnings(root, path, op, value, &leaf, cstart, cend);
@@ -798,14 +709,11 @@ impl<'a> Parser<'a> {
         let next = self.at(self.i + 1);
         match v.kind {
             Kind::String if v.text.starts_with('\'') => {
-                let content = v
-                    .text
-                    .get(1..v.text.len().saturating_sub(1))
-                    .unwrap_or_default();
+                let content = v.text.get(1..v.text.len().saturating_sub(1)).unwrap_or_default();
                 let message = "single quotes are not string quotes in FQL: Segment compares with the quotes included \
                                (`'track'` matches the text 'track' with its quotes); use double quotes";
-                let help = (!content.contains('"'))
-                    .then(|| replace(self.src, v.start, v.end, &format!("\"{content}\"")));
+                let help =
+                    (!content.contains('"')).then(|| replace(self.src, v.start, v.end, &format!("\"{content}\"")));
                 return Err(self.token_error(v, TriggerErrorKind::SingleQuoted, message, help));
             }
             Kind::String => {
@@ -822,8 +730,7 @@ impl<'a> Parser<'a> {
             }
             Kind::Number => {
                 let value = JsVal::of(v).to_number();
-                let glued = next.start == v.end
-                    && matches!(next.kind, Kind::Ident | Kind::Dot | Kind::Number);
+                let glued = next.start == v.end && matches!(next.kind, Kind::Ident | Kind::Dot | Kind::Number);
                 if glued && next.kind == Kind::Ident && next.text.starts_with(['e', 'E']) {
                     let written = format!("{}{}", v.text, next.text);
                     let exact = super::eval::string_to_number(&written);
@@ -921,10 +828,7 @@ impl<'a> Parser<'a> {
         let name = self.peek();
         let open = self.at(self.i + 1);
         if open.kind != Kind::ParenLeft {
-            let message = format!(
-                "`{}` is a function: write `{}(field, \"text\")`",
-                name.text, name.text
-            );
+            let message = format!("`{}` is a function: write `{}(field, \"text\")`", name.text, name.text);
             return Err(self.token_error(name, TriggerErrorKind::Syntax, message, None));
         }
         self.i += 2;
@@ -947,10 +851,7 @@ impl<'a> Parser<'a> {
         let value = self.value(name.text == "match")?;
         let close = self.peek();
         if close.kind != Kind::ParenRight {
-            let message = format!(
-                "expected `)` after the second argument of `{}(…)`",
-                name.text
-            );
+            let message = format!("expected `)` after the second argument of `{}(…)`", name.text);
             return Err(self.token_error(close, TriggerErrorKind::Syntax, message, None));
         }
         self.i += 1;
@@ -961,15 +862,7 @@ impl<'a> Parser<'a> {
         let leaf = function_leaf(&name.text, bang.is_some(), &path.text, value)
             .ok_or_else(|| self.unsupported_field(path, true))?;
         self.check_path(path, &leaf)?;
-        self.call_warnings(
-            &name.text,
-            bang.is_some(),
-            path,
-            value,
-            &leaf,
-            start,
-            close.end,
-        );
+        self.call_warnings(&name.text, bang.is_some(), path, value, &leaf, start, close.end);
         self.conditions.push(CondInfo {
             start,
             end: close.end,
@@ -1001,17 +894,9 @@ impl<'a> Parser<'a> {
         if v.kind != Kind::String {
             let message = "the match() pattern must be a double-quoted text such as \"Order*\" (Segment reads anything \
                            else as ends-with of its text minus the first character)";
-            return Err(self.token_error(
-                v,
-                TriggerErrorKind::UnsupportedMatchPattern,
-                message,
-                None,
-            ));
+            return Err(self.token_error(v, TriggerErrorKind::UnsupportedMatchPattern, message, None));
         }
-        let pattern = v
-            .text
-            .get(1..v.text.len().saturating_sub(1))
-            .unwrap_or_default();
+        let pattern = v.text.get(1..v.text.len().saturating_sub(1)).unwrap_or_default();
         let stars = pattern.matches('*').count();
         let prefix = stars == 1 && pattern.ends_with('*');
         let suffix = stars == 1 && pattern.starts_with('*');
@@ -1021,8 +906,7 @@ impl<'a> Parser<'a> {
         let field = path.text.as_str();
         let (message, help) = if pattern.is_empty() {
             (
-                "an empty match() pattern matches any text in Segment; write \"*\" to say so"
-                    .to_owned(),
+                "an empty match() pattern matches any text in Segment; write \"*\" to say so".to_owned(),
                 Some(format!("{bang}match({field}, \"*\")")),
             )
         } else if stars == 0 {
@@ -1032,16 +916,9 @@ impl<'a> Parser<'a> {
                      in \"{}\"; compare with `=` instead",
                     pattern.chars().skip(1).collect::<String>()
                 ),
-                Some(format!(
-                    "{field} {} \"{pattern}\"",
-                    if negated { "!=" } else { "=" }
-                )),
+                Some(format!("{field} {} \"{pattern}\"", if negated { "!=" } else { "=" })),
             )
-        } else if stars == 2
-            && pattern.len() > 2
-            && pattern.starts_with('*')
-            && pattern.ends_with('*')
-        {
+        } else if stars == 2 && pattern.len() > 2 && pattern.starts_with('*') && pattern.ends_with('*') {
             let inner = &pattern[1..pattern.len() - 1];
             (
                 format!(
@@ -1059,15 +936,11 @@ impl<'a> Parser<'a> {
                      test the start and the end separately",
                     pattern.chars().skip(1).collect::<String>()
                 ),
-                (!negated).then(|| {
-                    format!("match({field}, \"{head}*\") and match({field}, \"*{tail}\")")
-                }),
+                (!negated).then(|| format!("match({field}, \"{head}*\") and match({field}, \"*{tail}\")")),
             )
         } else {
             (
-                format!(
-                    "match() supports a single `*`, at the start or the end; Segment misreads \"{pattern}\""
-                ),
+                format!("match() supports a single `*`, at the start or the end; Segment misreads \"{pattern}\""),
                 None,
             )
         };
@@ -1076,13 +949,7 @@ impl<'a> Parser<'a> {
     }
 
     /// The exact opposite of a comparison, where `!=` is exactly "not `=`" in Segment.
-    fn condition_negation(
-        &self,
-        root: &str,
-        path: &Token,
-        op: &Token,
-        value: &Token,
-    ) -> Option<String> {
+    fn condition_negation(&self, root: &str, path: &Token, op: &Token, value: &Token) -> Option<String> {
         let flipped = match op.text.as_str() {
             "=" => "!=",
             "!=" => "=",
@@ -1140,16 +1007,17 @@ impl<'a> Parser<'a> {
             self.warn(
                 start,
                 end,
-                format!("Segment compares `{root}` as text here: `{} {vtext}` tests the string \"{text}\", never a number", op.text),
+                format!(
+                    "Segment compares `{root}` as text here: `{} {vtext}` tests the string \"{text}\", never a number",
+                    op.text
+                ),
             );
         }
         if eq_ne && boolean && matches!(root, "type" | "event" | "name") {
             self.warn(
                 start,
                 end,
-                format!(
-                    "Segment compares `{root}` with the text \"{vtext}\" here, not with a boolean"
-                ),
+                format!("Segment compares `{root}` with the text \"{vtext}\" here, not with a boolean"),
             );
         }
         if op.text == "!=" && boolean && !matches!(root, "type" | "event" | "name") {
@@ -1172,7 +1040,11 @@ impl<'a> Parser<'a> {
                 js.to_number()
             };
             if number.is_nan() {
-                self.warn(start, end, format!("this never matches: Segment compares numbers only, and `{vtext}` is not a number"));
+                self.warn(
+                    start,
+                    end,
+                    format!("this never matches: Segment compares numbers only, and `{vtext}` is not a number"),
+                );
             } else if boolean || is_null {
                 self.warn(
                     start,
@@ -1203,12 +1075,19 @@ impl<'a> Parser<'a> {
             self.warn(
                 start,
                 end,
-                format!("`!{name}(…)` is false when `{}` is missing or not text (Segment tests text only)", path.text),
+                format!(
+                    "`!{name}(…)` is false when `{}` is missing or not text (Segment tests text only)",
+                    path.text
+                ),
             );
         }
         if value.kind == Kind::Number {
             let text = JsVal::of(value).to_js_string();
-            self.warn(value.start, value.end, format!("{name}() compares text: Segment reads this as \"{text}\", and only text values can match"));
+            self.warn(
+                value.start,
+                value.end,
+                format!("{name}() compares text: Segment reads this as \"{text}\", and only text values can match"),
+            );
         }
         self.bareword_warning(value);
         let root = condition_root(&path.text).unwrap_or_default();
@@ -1217,9 +1096,7 @@ impl<'a> Parser<'a> {
 
     /// A word where a value goes is text, even when it looks like a field.
     fn bareword_warning(&mut self, value: &Token) {
-        if value.kind == Kind::Ident
-            && (value.text.contains('.') || ROOTS.contains(&value.text.as_str()))
-        {
+        if value.kind == Kind::Ident && (value.text.contains('.') || ROOTS.contains(&value.text.as_str())) {
             self.warn(
                 value.start,
                 value.end,
@@ -1237,15 +1114,17 @@ impl<'a> Parser<'a> {
             self.warn(
                 start,
                 end,
-                format!(
-                    "Segment looks up `{root}.{root}` here: a root alone is read inside itself"
-                ),
+                format!("Segment looks up `{root}.{root}` here: a root alone is read inside itself"),
             );
         }
         let written = self.text(start, end);
         if written.contains("\\.") || written.contains("\\[") || written.contains("\\]") {
             let name = name_under(&path.text, root);
-            self.warn(start, end, format!("Segment splits keys at `.`, `[` and `]` even when escaped: `{name}` is read as several keys"));
+            self.warn(
+                start,
+                end,
+                format!("Segment splits keys at `.`, `[` and `]` even when escaped: `{name}` is read as several keys"),
+            );
         }
         if let Field::Under(_, Path::Keys(keys)) = &leaf.field {
             for key in keys.iter().filter(|k| k.is_object_builtin()) {
@@ -1278,20 +1157,14 @@ pub(crate) fn explain_mismatch(src: &str, parsed: &Parsed) -> TriggerError {
 /// A call inside parentheses followed by other terms: Segment ends the group at the
 /// call's `)` and reads the rest of the group at the level above.
 fn misplaced_call(src: &str, parsed: &Parsed, node: &Node) -> Option<TriggerError> {
-    let Node::Group {
-        or,
-        children,
-        paren,
-    } = node
-    else {
+    let Node::Group { or, children, paren } = node else {
         return None;
     };
     if *paren {
         let first_closing = children.iter().position(|(child, term)| {
             term.paren || matches!(child, Node::Condition(i) if parsed.conditions.get(*i).is_some_and(|c| c.call))
         });
-        if let Some(k) = first_closing.filter(|k| *k + 1 < children.len() && !children[*k].1.paren)
-        {
+        if let Some(k) = first_closing.filter(|k| *k + 1 < children.len() && !children[*k].1.paren) {
             let (_, term) = children[k];
             let is_call = |(child, _): &&(Node, Term)| matches!(child, Node::Condition(i) if parsed.conditions.get(*i).is_some_and(|c| c.call));
             let calls = children.iter().filter(is_call).count();
@@ -1299,22 +1172,13 @@ fn misplaced_call(src: &str, parsed: &Parsed, node: &Node) -> Option<TriggerErro
                            rest of the group outside it; put the call last in its group";
             let help = (calls == 1).then(|| {
                 let text = |t: &Term| src.get(t.start..t.end).unwrap_or_default();
-                let mut parts: Vec<&str> = children
-                    .iter()
-                    .filter(|c| !is_call(c))
-                    .map(|(_, t)| text(t))
-                    .collect();
+                let mut parts: Vec<&str> = children.iter().filter(|c| !is_call(c)).map(|(_, t)| text(t)).collect();
                 parts.push(text(&term));
                 let (start, end) = (
                     children.first().map_or(0, |c| c.1.start),
                     children.last().map_or(0, |c| c.1.end),
                 );
-                replace(
-                    src,
-                    start,
-                    end,
-                    &parts.join(if *or { " or " } else { " and " }),
-                )
+                replace(src, start, end, &parts.join(if *or { " or " } else { " and " }))
             });
             return Some(error(
                 TriggerErrorKind::MisplacedCall,

@@ -21,10 +21,7 @@ pub(crate) enum SegNode {
     /// `contains`/`match`), which identifies it across the two readings.
     Leaf { at: usize, leaf: Leaf },
     /// `or: false` is `and`. `None` children are the `undefined` an empty group leaves.
-    Group {
-        or: bool,
-        children: Vec<Option<SegNode>>,
-    },
+    Group { or: bool, children: Vec<Option<SegNode>> },
 }
 
 /// Why Segment's parser failed (what JavaScript would throw).
@@ -72,13 +69,8 @@ fn is_function(token: Option<&Token>) -> bool {
     token.is_some_and(|t| t.kind == Kind::Ident && (t.text == "contains" || t.text == "match"))
 }
 
-fn parse_list(
-    tokens: &[Token],
-    list: &mut VecDeque<usize>,
-    eos: usize,
-) -> Result<Option<SegNode>, SegError> {
-    let type_error =
-        || SegError("TypeError: Cannot read properties of undefined (reading 'type')".to_owned());
+fn parse_list(tokens: &[Token], list: &mut VecDeque<usize>, eos: usize) -> Result<Option<SegNode>, SegError> {
+    let type_error = || SegError("TypeError: Cannot read properties of undefined (reading 'type')".to_owned());
     let mut nodes: Vec<Option<SegNode>> = Vec::new();
     let mut or = false;
     while let Some(at) = list.pop_front() {
@@ -92,8 +84,7 @@ fn parse_list(
                     let op = list.pop_front().and_then(|i| tokens.get(i));
                     let op = op.ok_or_else(|| SegError("Operator token is missing".to_owned()))?;
                     let value = list.pop_front().and_then(|i| tokens.get(i));
-                    let value =
-                        value.ok_or_else(|| SegError("Value token is missing".to_owned()))?;
+                    let value = value.ok_or_else(|| SegError("Value token is missing".to_owned()))?;
                     if let Some(leaf) = condition_leaf(&token.text, op, value) {
                         nodes.push(Some(SegNode::Leaf { at, leaf }));
                     }
@@ -129,10 +120,7 @@ fn parse_list(
         }
     }
     if nodes.len() > 1 {
-        return Ok(Some(SegNode::Group {
-            or,
-            children: nodes,
-        }));
+        return Ok(Some(SegNode::Group { or, children: nodes }));
     }
     Ok(nodes.into_iter().next().flatten())
 }
@@ -162,10 +150,7 @@ fn function(
 #[cfg(test)]
 /// Segment's `validate`: `Err` where it throws (an empty group reached, a `null`
 /// event, a path of separators only).
-pub(crate) fn validate(
-    node: &SegNode,
-    event: &serde_json::Value,
-) -> Result<bool, super::eval::Crash> {
+pub(crate) fn validate(node: &SegNode, event: &serde_json::Value) -> Result<bool, super::eval::Crash> {
     match node {
         SegNode::Leaf { leaf, .. } => leaf.eval(event),
         SegNode::Group { or, children } => {
@@ -218,38 +203,18 @@ mod tests {
                 json!({"event": "x", "userId": "u"}),
                 Ok(false),
             ),
-            (
-                "contains(",
-                json!({}),
-                Err("contains() is missing a 2nd argument"),
-            ),
+            ("contains(", json!({}), Err("contains() is missing a 2nd argument")),
             ("properties", json!({}), Err("Value token is missing")),
-            (
-                "properties.or = 1",
-                json!({"properties": {"or": 1}}),
-                Ok(false),
-            ),
-            (
-                "properties.total = .5",
-                json!({"properties": {"total": "."}}),
-                Ok(true),
-            ),
+            ("properties.or = 1", json!({"properties": {"or": 1}}), Ok(false)),
+            ("properties.total = .5", json!({"properties": {"total": "."}}), Ok(true)),
             ("event = ax", json!({"event": "a"}), Ok(true)),
             (
                 "properties.name.length = 3",
                 json!({"properties": {"name": "abc"}}),
                 Ok(true),
             ),
-            (
-                "type = \"track\" and ()",
-                json!({"type": "track"}),
-                Err("crash"),
-            ),
-            (
-                "type = \"track\" and ()",
-                json!({"type": "page"}),
-                Ok(false),
-            ),
+            ("type = \"track\" and ()", json!({"type": "track"}), Err("crash")),
+            ("type = \"track\" and ()", json!({"type": "page"}), Ok(false)),
         ];
         for (src, event, want) in table {
             let want = want.map_err(str::to_owned);
@@ -263,16 +228,7 @@ mod tests {
         let texts: Vec<_> = tokens.iter().map(|t| t.text.as_str()).collect();
         assert_eq!(
             texts,
-            [
-                "properties.a.b",
-                "=",
-                "x.y",
-                "and",
-                "properties",
-                ".",
-                "or",
-                "eos"
-            ]
+            ["properties.a.b", "=", "x.y", "and", "properties", ".", "or", "eos"]
         );
         assert_eq!((tokens[0].start, tokens[0].end), (0, 14));
     }

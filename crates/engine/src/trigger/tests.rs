@@ -49,17 +49,15 @@ fn oracle_cases() {
             accepted += 1;
             let ours = trigger.matches(event);
             match want {
-                Ok(want) if want != ours => failures.push(format!(
-                    "{id} accepted: {src:?} on {event}: want {want}, got {ours}"
-                )),
+                Ok(want) if want != ours => {
+                    failures.push(format!("{id} accepted: {src:?} on {event}: want {want}, got {ours}"))
+                }
                 Err(()) if !event.is_null() => nested += 1,
                 _ => {}
             }
         }
     }
-    eprintln!(
-        "{total} cases, {accepted} accepted, {nested} accepted where Segment fails (nested parentheses)"
-    );
+    eprintln!("{total} cases, {accepted} accepted, {nested} accepted where Segment fails (nested parentheses)");
     assert!(
         failures.is_empty(),
         "{} failures:\n{}",
@@ -93,24 +91,9 @@ fn rejections() {
             44,
             Some(r#"userId = "u" and (type = "a" or (event = "b" and name = "c"))"#),
         ),
-        (
-            r#"!(type = "track")"#,
-            Negation,
-            0,
-            Some(r#"type != "track""#),
-        ),
-        (
-            r#"not type = "track""#,
-            Negation,
-            0,
-            Some(r#"type != "track""#),
-        ),
-        (
-            r#"!type = "track""#,
-            Negation,
-            0,
-            Some(r#"type != "track""#),
-        ),
+        (r#"!(type = "track")"#, Negation, 0, Some(r#"type != "track""#)),
+        (r#"not type = "track""#, Negation, 0, Some(r#"type != "track""#)),
+        (r#"!type = "track""#, Negation, 0, Some(r#"type != "track""#)),
         (
             r#"!(type = "a" or event = "b")"#,
             Negation,
@@ -125,12 +108,7 @@ fn rejections() {
         ),
         (r#"!(properties.total = 5)"#, Negation, 0, None),
         (r#"!(contains(event, "x"))"#, Negation, 0, None),
-        (
-            r#"type = 'track'"#,
-            SingleQuoted,
-            7,
-            Some(r#"type = "track""#),
-        ),
+        (r#"type = 'track'"#, SingleQuoted, 7, Some(r#"type = "track""#)),
         (
             r#"contains(event, 'Order')"#,
             SingleQuoted,
@@ -176,36 +154,16 @@ fn rejections() {
         ),
         (r#"match(event, 5)"#, UnsupportedMatchPattern, 13, None),
         (r#"anonymousId = "a""#, UnsupportedField, 0, None),
-        (
-            r#"type = "track" and messageId = "m""#,
-            UnsupportedField,
-            19,
-            None,
-        ),
-        (
-            r#"Type = "track""#,
-            UnsupportedField,
-            0,
-            Some(r#"type = "track""#),
-        ),
-        (
-            r#"trait.plan = "x""#,
-            UnsupportedField,
-            0,
-            Some(r#"traits.plan = "x""#),
-        ),
+        (r#"type = "track" and messageId = "m""#, UnsupportedField, 19, None),
+        (r#"Type = "track""#, UnsupportedField, 0, Some(r#"type = "track""#)),
+        (r#"trait.plan = "x""#, UnsupportedField, 0, Some(r#"traits.plan = "x""#)),
         (
             r#"propertes.plan = "x""#,
             UnsupportedField,
             0,
             Some(r#"properties.plan = "x""#),
         ),
-        (
-            r#"event.name = "x""#,
-            UnsupportedField,
-            0,
-            Some(r#"event = "x""#),
-        ),
+        (r#"event.name = "x""#, UnsupportedField, 0, Some(r#"event = "x""#)),
         (r#"contains(type, "tr")"#, UnsupportedField, 9, None),
         (
             r#"contains(event.x, "tr")"#,
@@ -219,12 +177,7 @@ fn rejections() {
             9,
             Some(r#"contains(properties, "tr")"#),
         ),
-        (
-            r#"properties.or = 1"#,
-            PathSegment,
-            0,
-            Some(r#"properties.\or = 1"#),
-        ),
+        (r#"properties.or = 1"#, PathSegment, 0, Some(r#"properties.\or = 1"#)),
         (
             r#"properties.null = 1"#,
             PathSegment,
@@ -247,18 +200,8 @@ fn rejections() {
         (r#"properties.\. = 1"#, PathSegment, 0, None),
         (r#"event = ab"#, TruncatedWord, 8, Some(r#"event = "ab""#)),
         (r#"event = nul"#, TruncatedWord, 8, Some(r#"event = "nul""#)),
-        (
-            r#"userId !="x""#,
-            OperatorSpacing,
-            7,
-            Some(r#"userId != "x""#),
-        ),
-        (
-            r#"userId!="x""#,
-            OperatorSpacing,
-            6,
-            Some(r#"userId != "x""#),
-        ),
+        (r#"userId !="x""#, OperatorSpacing, 7, Some(r#"userId != "x""#)),
+        (r#"userId!="x""#, OperatorSpacing, 6, Some(r#"userId != "x""#)),
         (
             r#"properties.total>5"#,
             OperatorSpacing,
@@ -321,18 +264,8 @@ fn rejections() {
             None,
         ),
         (r#"type == "track""#, Syntax, 5, Some(r#"type = "track""#)),
-        (
-            r#"type = "track" and"#,
-            Syntax,
-            15,
-            Some(r#"type = "track""#),
-        ),
-        (
-            r#"and type = "track""#,
-            Syntax,
-            0,
-            Some(r#"type = "track""#),
-        ),
+        (r#"type = "track" and"#, Syntax, 15, Some(r#"type = "track""#)),
+        (r#"and type = "track""#, Syntax, 0, Some(r#"type = "track""#)),
         (
             r#"type = "a" or or type = "b""#,
             Syntax,
@@ -363,12 +296,7 @@ fn rejections() {
             .err()
             .unwrap_or_else(|| panic!("{src:?} was accepted"));
         let got = (err.kind.clone(), err.offset, err.help.as_deref());
-        assert_eq!(
-            got,
-            (kind.clone(), *offset, *help),
-            "{src:?}: {}",
-            err.message
-        );
+        assert_eq!(got, (kind.clone(), *offset, *help), "{src:?}: {}", err.message);
         assert!(
             src.is_char_boundary(err.offset) && src.is_char_boundary(err.offset + err.len),
             "{src:?}"
@@ -394,51 +322,27 @@ fn warnings() {
         (r#"userId = null or name != null"#, &[]),
         (r#"properties.total > "5""#, &[]),
         (r#"event = null"#, &[(0, 12, "only the string \"null\"")]),
-        (
-            r#"event != null"#,
-            &[(0, 13, "including events without `event`")],
-        ),
+        (r#"event != null"#, &[(0, 13, "including events without `event`")]),
         (r#"type = 5"#, &[(0, 8, "the string \"5\"")]),
         (r#"userId = 1.50"#, &[(0, 13, "the string \"1.5\"")]),
         (r#"name = true"#, &[(0, 11, "with the text \"true\"")]),
-        (
-            r#"properties.flag != true"#,
-            &[(0, 23, "the boolean true too")],
-        ),
-        (
-            r#"properties = null"#,
-            &[(0, 10, "`properties.properties`")],
-        ),
+        (r#"properties.flag != true"#, &[(0, 23, "the boolean true too")]),
+        (r#"properties = null"#, &[(0, 10, "`properties.properties`")]),
         (r#"contains(traits, "x")"#, &[(9, 6, "`traits.traits`")]),
-        (
-            r#"properties.total != 5"#,
-            &[(0, 21, "missing or not a number")],
-        ),
+        (r#"properties.total != 5"#, &[(0, 21, "missing or not a number")]),
         (r#"properties.total > "abc""#, &[(0, 24, "never matches")]),
         (r#"properties.total > true"#, &[(0, 23, "the number 1")]),
-        (
-            r#"!contains(event, "x")"#,
-            &[(0, 21, "missing or not text")],
-        ),
-        (
-            r#"contains(properties.n, 5)"#,
-            &[(23, 1, "reads this as \"5\"")],
-        ),
+        (r#"!contains(event, "x")"#, &[(0, 21, "missing or not text")]),
+        (r#"contains(properties.n, 5)"#, &[(23, 1, "reads this as \"5\"")]),
         (r#"properties.a = properties.b"#, &[(15, 12, "not a field")]),
         (
             r#"properties.constructor != null"#,
             &[(0, 22, "built-in `constructor`")],
         ),
-        (
-            r#"properties.first\.name = "x""#,
-            &[(0, 22, "even when escaped")],
-        ),
+        (r#"properties.first\.name = "x""#, &[(0, 22, "even when escaped")]),
         (
             r#"event = null or type = 1"#,
-            &[
-                (0, 12, "only the string \"null\""),
-                (16, 8, "the string \"1\""),
-            ],
+            &[(0, 12, "only the string \"null\""), (16, 8, "the string \"1\"")],
         ),
     ];
     for (src, want) in table {
@@ -447,11 +351,7 @@ fn warnings() {
         assert_eq!(got.len(), want.len(), "{src:?}: {got:?}");
         for (w, (offset, len, part)) in got.iter().zip(*want) {
             assert_eq!((w.offset, w.len), (*offset, *len), "{src:?}: {w:?}");
-            assert!(
-                w.message.contains(part),
-                "{src:?}: {:?} lacks {part:?}",
-                w.message
-            );
+            assert!(w.message.contains(part), "{src:?}: {:?} lacks {part:?}", w.message);
         }
     }
 }
@@ -465,64 +365,28 @@ fn semantics() {
         (r#"userId != null"#, json!({"userId": ""}), true),
         (r#"userId = 123"#, json!({"userId": 123}), false),
         (r#"event = 42"#, json!({"event": "42"}), true),
-        (
-            r#"properties.a.b = 0"#,
-            json!({"properties": {"a": 0}}),
-            true,
-        ),
-        (
-            r#"properties.a.b = null"#,
-            json!({"properties": {"a": null}}),
-            true,
-        ),
-        (
-            r#"properties.s.length = 3"#,
-            json!({"properties": {"s": "abc"}}),
-            true,
-        ),
+        (r#"properties.a.b = 0"#, json!({"properties": {"a": 0}}), true),
+        (r#"properties.a.b = null"#, json!({"properties": {"a": null}}), true),
+        (r#"properties.s.length = 3"#, json!({"properties": {"s": "abc"}}), true),
         (
             r#"properties.items.\0.sku = "A""#,
             json!({"properties": {"items": [{"sku": "A"}]}}),
             true,
         ),
-        (
-            r#"properties.total > "5""#,
-            json!({"properties": {"total": 6}}),
-            true,
-        ),
-        (
-            r#"properties.total = +5"#,
-            json!({"properties": {"total": 5}}),
-            true,
-        ),
-        (
-            r#"properties.total = 5"#,
-            json!({"properties": {"total": 5.0}}),
-            true,
-        ),
+        (r#"properties.total > "5""#, json!({"properties": {"total": 6}}), true),
+        (r#"properties.total = +5"#, json!({"properties": {"total": 5}}), true),
+        (r#"properties.total = 5"#, json!({"properties": {"total": 5.0}}), true),
         (
             r#"properties.flag != true"#,
             json!({"properties": {"flag": true}}),
             true,
         ),
-        (
-            r#"properties.or\ x = 1"#,
-            json!({"properties": {"or x": 1}}),
-            true,
-        ),
+        (r#"properties.or\ x = 1"#, json!({"properties": {"or x": 1}}), true),
         (r#"match(event, "*")"#, json!({"event": "x"}), true),
         (r#"match(event, "*")"#, json!({}), false),
-        (
-            r#"!match(event, "*Test")"#,
-            json!({"event": "Test A"}),
-            true,
-        ),
+        (r#"!match(event, "*Test")"#, json!({"event": "Test A"}), true),
         (r#"!contains(event, "Test")"#, json!({}), false),
-        (
-            r#"context.traits.email != null"#,
-            json!({"context": null}),
-            false,
-        ),
+        (r#"context.traits.email != null"#, json!({"context": null}), false),
         (
             r#"properties = null"#,
             json!({"properties": {"properties": null}}),
@@ -538,11 +402,7 @@ fn semantics() {
             true,
         ),
         // A call first in a group is only accepted where Segment happens to read it right.
-        (
-            r#"(contains(event, "x") or type = "y")"#,
-            json!({"type": "y"}),
-            true,
-        ),
+        (r#"(contains(event, "x") or type = "y")"#, json!({"type": "y"}), true),
         (
             r#"(type = "y" or contains(event, "x")) and userId = "u""#,
             json!({"event": "x", "userId": "u"}),
@@ -576,20 +436,13 @@ fn explain() {
     );
     let reports = trigger.explain(&json!({"type": "page"}));
     assert_eq!(
-        reports
-            .iter()
-            .map(|r| (r.matched, r.seen.clone()))
-            .collect::<Vec<_>>(),
+        reports.iter().map(|r| (r.matched, r.seen.clone())).collect::<Vec<_>>(),
         [(false, Some(json!("page"))), (false, None), (false, None)]
     );
     let negated = Trigger::parse(r#"!match(properties.s, "a*")"#).unwrap();
     assert_eq!(
         negated.explain(&json!({"properties": {"s": "bc"}})),
-        [report(
-            r#"!match(properties.s, "a*")"#,
-            true,
-            Some(json!("bc"))
-        )]
+        [report(r#"!match(properties.s, "a*")"#, true, Some(json!("bc")))]
     );
     assert_eq!(
         negated.explain(&Value::Null),
@@ -600,20 +453,10 @@ fn explain() {
 #[test]
 fn huge_inputs_fail_or_pass_without_overflowing() {
     let deep = "(".repeat(1 << 20);
-    assert_eq!(
-        Trigger::parse(&deep).unwrap_err().kind,
-        TriggerErrorKind::TooDeep
-    );
+    assert_eq!(Trigger::parse(&deep).unwrap_err().kind, TriggerErrorKind::TooDeep);
     let deep = format!("{}type = \"a\"{}", "(".repeat(500_000), ")".repeat(500_000));
-    assert_eq!(
-        Trigger::parse(&deep).unwrap_err().kind,
-        TriggerErrorKind::TooDeep
-    );
-    let ok = format!(
-        "{}type = \"a\"{}",
-        "(".repeat(MAX_DEPTH),
-        ")".repeat(MAX_DEPTH)
-    );
+    assert_eq!(Trigger::parse(&deep).unwrap_err().kind, TriggerErrorKind::TooDeep);
+    let ok = format!("{}type = \"a\"{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
     assert!(Trigger::parse(&ok).unwrap().matches(&json!({"type": "a"})));
     let negations = format!("{}(type = \"a\")", "!".repeat(1 << 20));
     assert!(Trigger::parse(&negations).is_err());
@@ -626,14 +469,8 @@ fn huge_inputs_fail_or_pass_without_overflowing() {
             .unwrap()
             .matches(&json!({"properties": {"a": 1}}))
     );
-    let mixed = format!(
-        "{}type = \"a\"",
-        "type = \"b\" and type = \"c\" or ".repeat(5_000)
-    );
-    assert_eq!(
-        Trigger::parse(&mixed).unwrap_err().kind,
-        TriggerErrorKind::MixedAndOr
-    );
+    let mixed = format!("{}type = \"a\"", "type = \"b\" and type = \"c\" or ".repeat(5_000));
+    assert_eq!(Trigger::parse(&mixed).unwrap_err().kind, TriggerErrorKind::MixedAndOr);
 }
 
 /// A tiny xorshift generator, so the random tests need no dependency.
@@ -758,9 +595,7 @@ fn random_expressions() {
                     0 if at < chars.len() => {
                         chars.remove(at);
                     }
-                    1 => chars
-                        .splice(at..at, rng.pick(PIECES).chars())
-                        .for_each(drop),
+                    1 => chars.splice(at..at, rng.pick(PIECES).chars()).for_each(drop),
                     _ => chars.insert(
                         at,
                         *rng.pick(&['(', ')', '"', ' ', '.', '!', '*', '\\', 'a', 'o', 'n', '\'']),

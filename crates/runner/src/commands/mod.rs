@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
+pub mod account;
 pub mod eval;
 pub mod map;
+pub mod send;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

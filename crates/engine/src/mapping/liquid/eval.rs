@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::{Expr, Filtered, Key, Op, Operand, Stmt, Var};
 use crate::js;
-use crate::mapping::value::{Js, array_index, js_trim, write_value_string};
+use crate::mapping::value::{MAX_DATA_DEPTH, Mapped, array_index, js_trim, write_value_string};
 
 /// A liquidjs value.
 #[derive(Debug, Clone)]
@@ -96,18 +96,20 @@ pub(super) fn js_truthy(v: &Lv<'_>) -> bool {
 
 /// liquidjs's `stringify`: what an output prints.
 pub(super) fn stringify(v: &Lv<'_>, out: &mut String) {
-    stringify_view(v.view(), out);
+    stringify_view(v.view(), out, 0);
 }
 
-fn stringify_view(v: View<'_>, out: &mut String) {
+fn stringify_view(v: View<'_>, out: &mut String, depth: usize) {
     match v {
+        // Deeper than parsed JSON can be: print nothing rather than overflow.
+        View::Arr(_) if depth > MAX_DATA_DEPTH => {}
         View::Undef | View::Null => {}
         View::Bool(b) => out.push_str(if b { "true" } else { "false" }),
         View::Num(n) => out.push_str(&js::f64_to_string(n)),
         View::Str(s) => out.push_str(s),
         View::Arr(items) => {
             for item in items {
-                stringify_view(view_of(item), out);
+                stringify_view(view_of(item), out, depth + 1);
             }
         }
         View::Obj(_) => out.push_str("[object Object]"),
@@ -257,9 +259,17 @@ fn equals(l: &Lv<'_>, r: &Lv<'_>) -> bool {
 }
 
 fn view_equals(l: View<'_>, r: View<'_>) -> bool {
+    view_equals_at(l, r, 0)
+}
+
+fn view_equals_at(l: View<'_>, r: View<'_>, depth: usize) -> bool {
     match (l, r) {
+        (View::Arr(_), View::Arr(_)) if depth > MAX_DATA_DEPTH => false,
         (View::Arr(a), View::Arr(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| view_equals(view_of(x), view_of(y)))
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(x, y)| view_equals_at(view_of(x), view_of(y), depth + 1))
         }
         (View::Arr(_), _) => false,
         // `===`: objects are equal only to themselves.
@@ -283,10 +293,8 @@ fn drop_equals(drop: &Lv<'_>, value: &Lv<'_>) -> bool {
             if matches!(value.view(), View::Undef | View::Null) && !matches!(value, Lv::Empty | Lv::Blank) {
                 return true;
             }
-            if !value.is_drop() {
-                if let View::Str(s) = value.view() {
-                    return s.chars().all(is_js_space_char);
-                }
+            if let (false, View::Str(s)) = (value.is_drop(), value.view()) {
+                return s.chars().all(is_js_space_char);
             }
             empty_equals(value)
         }
@@ -324,7 +332,7 @@ pub(super) fn read_property<'a>(obj: &Lv<'a>, key: &Lv<'_>) -> Lv<'a> {
     }
     let value = match obj {
         Lv::Undef => return Lv::Undef,
-        Lv::Json(Cow::Borrowed(v)) => read_json(v, key_view, |c| Lv::borrowed(c)),
+        Lv::Json(Cow::Borrowed(v)) => read_json(v, key_view, Lv::borrowed),
         Lv::Json(Cow::Owned(v)) => read_json(v, key_view, |c| Lv::Json(Cow::Owned(c.clone()))),
         Lv::Str(s) => read_str(s, key_view),
         Lv::Num(_) | Lv::Nil | Lv::Empty | Lv::Blank => None,
@@ -429,12 +437,12 @@ impl<'a> Scope<'a> {
     }
 }
 
-pub(super) fn render(body: &[Stmt], payload: &Js<'_>) -> Result<String, String> {
+pub(super) fn render(body: &[Stmt], payload: &Mapped<'_>) -> Result<String, String> {
     let env: Cow<'_, Value> = match payload {
-        Js::Ref(v) => Cow::Borrowed(*v),
-        Js::Val(v) => Cow::Borrowed(v),
+        Mapped::Ref(v) => Cow::Borrowed(*v),
+        Mapped::Val(v) => Cow::Borrowed(v),
         // liquidjs's environment defaults to `{}`.
-        Js::Undef => Cow::Owned(Value::Object(Map::new())),
+        Mapped::Undef => Cow::Owned(Value::Object(Map::new())),
         other => Cow::Owned(other.clone().into_value().unwrap_or(Value::Null)),
     };
     let mut scope = Scope {

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::LiquidError;
 use super::eval::{Lv, View, js_string, js_truthy, to_number, to_string, view_of};
 use crate::js;
-use crate::mapping::value::{Js, is_js_space, js_trim, stringify as json_stringify};
+use crate::mapping::value::{Mapped, is_js_space, js_trim, stringify as json_stringify};
 
 /// The filters Segment disables: they fail when they run.
 const DISABLED: &[&str] = &[
@@ -254,7 +254,11 @@ impl FilterKind {
                     Lv::Num(n) => n,
                     _ => 50.0,
                 };
-                let ellipsis = if args.len() > 1 { s(&arg(1)) } else { "...".to_owned() };
+                // An undefined argument takes JavaScript's default parameter.
+                let ellipsis = match args.get(1) {
+                    Some(a) if !matches!(a, Lv::Undef) => s(a),
+                    _ => "...".to_owned(),
+                };
                 let count = text.chars().count() as f64;
                 if count <= limit || text.is_empty() {
                     // liquidjs returns the value itself, not its string.
@@ -268,7 +272,7 @@ impl FilterKind {
                 let (text, sep) = (s(&v), s(&arg(0)));
                 let mut parts: Vec<Value> = if sep == " " {
                     // Ruby's split: runs of ASCII whitespace, leading ones ignored.
-                    text.split(|c: char| matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r'))
+                    text.split([' ', '\t', '\n', '\u{b}', '\u{c}', '\r'])
                         .filter(|p| !p.is_empty())
                         .map(|p| Value::String(p.to_owned()))
                         .collect()
@@ -387,12 +391,12 @@ impl FilterKind {
                     Lv::str("{}")
                 } else {
                     let js = match &v {
-                        Lv::Undef => Js::Undef,
-                        Lv::Num(n) if !n.is_finite() => Js::Val(Value::Null),
-                        Lv::Num(n) => Js::Val(serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)),
-                        Lv::Str(x) => Js::Val(Value::String(x.to_string())),
-                        Lv::Json(j) => Js::Ref(j),
-                        _ => Js::Undef,
+                        Lv::Undef => Mapped::Undef,
+                        Lv::Num(n) if !n.is_finite() => Mapped::Val(Value::Null),
+                        Lv::Num(n) => Mapped::Val(serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)),
+                        Lv::Str(x) => Mapped::Val(Value::String(x.to_string())),
+                        Lv::Json(j) => Mapped::Ref(j),
+                        _ => Mapped::Undef,
                     };
                     match json_stringify(&js) {
                         Ok(Some(text)) => Lv::str(text),
@@ -422,7 +426,8 @@ fn round(v: f64, places: f64) -> f64 {
             .unwrap_or(f64::NAN)
     };
     let scaled = shift(v.abs(), places);
-    if !(scaled <= 9_007_199_254_740_991.0) {
+    // `!(scaled <= MAX_SAFE_INTEGER)`: NaN too.
+    if scaled.is_nan() || scaled > 9_007_199_254_740_991.0 {
         return v;
     }
     let rounded = shift(scaled.round(), -places);

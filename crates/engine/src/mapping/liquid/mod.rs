@@ -26,7 +26,7 @@ mod eval;
 mod filters;
 
 use self::filters::FilterKind;
-use super::value::Js;
+use super::value::Mapped;
 
 /// A parsed template.
 #[derive(Debug, Clone)]
@@ -216,7 +216,7 @@ impl Liquid {
     }
 
     /// Renders against the payload (liquidjs's environment).
-    pub(crate) fn render(&self, payload: &Js<'_>) -> Result<String, String> {
+    pub(crate) fn render(&self, payload: &Mapped<'_>) -> Result<String, String> {
         eval::render(&self.body, payload)
     }
 }
@@ -350,6 +350,9 @@ fn snippet(s: &str) -> String {
     }
 }
 
+/// The tag that ended a block: name, arguments, position.
+type EndTag<'s> = (&'s str, &'s str, (usize, usize));
+
 struct Parser<'s> {
     src: &'s str,
     tokens: Vec<Token<'s>>,
@@ -359,7 +362,7 @@ struct Parser<'s> {
 impl<'s> Parser<'s> {
     /// Statements up to one of the `ends` tags (returned with its arguments), or to
     /// the end of the template when `ends` is empty.
-    fn block(&mut self, ends: &[&str]) -> Result<(Vec<Stmt>, Option<(&'s str, &'s str, (usize, usize))>), LiquidError> {
+    fn block(&mut self, ends: &[&str]) -> Result<(Vec<Stmt>, Option<EndTag<'s>>), LiquidError> {
         let mut body = Vec::new();
         while self.i < self.tokens.len() {
             let i = self.i;

@@ -14,7 +14,7 @@ fn event() -> Value {
 fn render(src: &str) -> Result<String, String> {
     let event = event();
     match Liquid::parse(src) {
-        Ok(t) => t.render(&Js::Ref(&event)),
+        Ok(t) => t.render(&Mapped::Ref(&event)),
         Err(LiquidError::Fails(m)) => Err(format!("fails: {m}")),
         Err(LiquidError::Unsupported(m)) => Err(format!("unsupported: {m}")),
     }
@@ -171,6 +171,7 @@ fn renders_as_liquidjs() {
             "true|true|false|11|a'b|HELLO WORLD|11",
         ),
         ("x \u{a0} {{- s -}} \u{a0}\u{feff} y", "xHello World\u{feff} y"),
+        ("{{ s | truncate: 3, missing }}|{{ s | truncate: 3, nil }}", "...|Hel"),
         ("", ""),
     ];
     for (src, want) in cases {

@@ -1,0 +1,58 @@
+//! `fake-encharge`: the test server, by hand, to watch `send` against it.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+const HELP: &str = "\
+fake-encharge: a local server that plays Encharge (for trying `encharge-actions send`)
+
+Options:
+  --port N           port on 127.0.0.1 (default: a free one)
+  --api-key K        answer 401 to any other X-Encharge-Token
+  --error-rate F     fraction of requests answered 500 (e.g. 0.3)
+  --drop-rate F      fraction of connections closed before any answer
+  --slow-rate F      fraction of answers delayed by --slow-delay
+  --slow-delay D     e.g. 40s
+  --latency D        delay of every answer, e.g. 50ms
+  --rate-limit N     requests per second; above that 429 with Retry-After: 1
+
+Prints its ingest and API URLs, then a count of requests every few seconds.";
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        eprintln!("{HELP}");
+        return std::process::ExitCode::SUCCESS;
+    }
+    let (faults, port) = match fake_encharge::faults_from_args(&args) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprintln!("error: {message}\n\n{HELP}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let server = match fake_encharge::FakeEncharge::start_on(SocketAddr::from(([127, 0, 0, 1], port)), faults, false) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot listen: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let mut err = std::io::stderr();
+    let _ = writeln!(
+        err,
+        "Listening.\n  ingest_url: {}\n  api_url:    {}",
+        server.ingest_url(),
+        server.url()
+    );
+    let mut last = 0;
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let received = server.received();
+        if received != last {
+            let _ = writeln!(err, "{received} requests received, {} accepted", server.accepted());
+            last = received;
+        }
+    }
+}
