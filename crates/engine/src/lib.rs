@@ -16,3 +16,4 @@ pub mod trigger;
 pub mod workbench;
 
 pub use plan::{Destination, EVENT_TYPES, EventError, PlanError, Planned, Subscription, check_event, run_action};
+pub use suggest::did_you_mean;

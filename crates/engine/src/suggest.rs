@@ -1,12 +1,26 @@
 //! "Did you mean …?" for misspelled names.
+//!
+//! One place for every suggestion: unknown keys, actions, mapping fields and
+//! directives in the engine, and schema errors in `encharge-schema`.
 
-/// The candidate closest to `name`, if it is close enough to be a likely typo.
+/// The candidate closest to `name` (ignoring case), if it is close enough to be a likely typo:
+/// at most a third of `name`'s length away, and at least 2.
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(2);
+    nearest(name, candidates, |_| limit)
+}
+
+/// The candidate closest to `name` (ignoring case) within `limit(candidate)` edits.
+pub(crate) fn nearest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    limit: impl Fn(&str) -> usize,
+) -> Option<&'a str> {
+    let name = name.to_lowercase();
     candidates
         .into_iter()
-        .map(|c| (distance(&name.to_lowercase(), &c.to_lowercase()), c))
-        .filter(|(d, _)| *d <= limit)
+        .map(|c| (distance(&name, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= limit(c))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }

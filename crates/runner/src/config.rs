@@ -2,8 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
+use std::io::Read;
+
 use encharge_engine::config::yaml::Pos;
-use encharge_engine::config::{Diagnostic, ErrorKind, LoadOptions, Loaded, Severity, load};
+use encharge_engine::config::{Diagnostic, ErrorKind, LoadOptions, Loaded, Severity};
+
+/// The largest config or test file we read. Real ones are a few kilobytes; a bigger file
+/// is a mistake (a log, a dump), refused before it is read into memory.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The presets, embedded: the config when none is given.
 pub const PRESETS: &str = include_str!("../../../mappings/presets.yaml");
@@ -31,25 +37,46 @@ pub fn read_files(path: &Path) -> Result<Vec<(String, String)>, Vec<Diagnostic>>
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for p in paths {
-        match std::fs::read(&p) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => files.push((p.display().to_string(), text)),
-                Err(e) => {
-                    let offset = e.utf8_error().valid_up_to();
-                    let before = &e.as_bytes()[..offset];
-                    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-                    let mut d = problem(
-                        &p,
-                        format!("the file is not UTF-8 text (invalid byte at offset {offset})"),
-                    );
-                    d.pos.line = u32::try_from(line).unwrap_or(u32::MAX);
-                    problems.push(d);
-                }
-            },
-            Err(e) => problems.push(problem(&p, format!("cannot read the file: {e}"))),
+        match read_text(&p) {
+            Ok(text) => files.push((p.display().to_string(), text)),
+            Err(d) => problems.push(*d),
         }
     }
     if problems.is_empty() { Ok(files) } else { Err(problems) }
+}
+
+/// Reads one UTF-8 text file of at most [`MAX_FILE_BYTES`].
+pub fn read_text(path: &Path) -> Result<String, Box<Diagnostic>> {
+    let file = std::fs::File::open(path).map_err(|e| Box::new(problem(path, format!("cannot read the file: {e}"))))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Box::new(problem(path, format!("cannot read the file: {e}"))))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Box::new(problem(
+            path,
+            format!(
+                "the file is larger than {} MiB; a config or test file is never that big",
+                MAX_FILE_BYTES / (1024 * 1024)
+            ),
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let before = String::from_utf8_lossy(&e.as_bytes()[..offset]);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let mut d = problem(
+            path,
+            format!("the file is not UTF-8 text (invalid byte at offset {offset})"),
+        );
+        d.pos = Pos {
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            column: u32::try_from(column).unwrap_or(u32::MAX),
+        };
+        d.help = Some("save it as UTF-8".to_owned());
+        Box::new(d)
+    })
 }
 
 fn problem(path: &Path, message: String) -> Diagnostic {
@@ -76,14 +103,26 @@ pub type Files = Vec<(String, String)>;
 
 /// Loads `--config`, or the embedded presets when there is none.
 pub fn load_config(path: Option<&Path>, require_api_key: bool) -> Result<(Loaded, Files), Vec<Diagnostic>> {
+    let (loaded, files) = load_config_files(path, require_api_key);
+    loaded.map(|l| (l, files))
+}
+
+/// Like [`load_config`], and gives the files read even on failure, for snippets.
+///
+/// Every command loads its config here: the JSON Schema and the engine's checks
+/// ([`encharge_schema::check`]), so a mistake reads the same in `map`, `send`,
+/// `test` and `validate`.
+pub fn load_config_files(path: Option<&Path>, require_api_key: bool) -> (Result<Loaded, Vec<Diagnostic>>, Files) {
     let files = match path {
-        Some(p) => read_files(p)?,
+        Some(p) => match read_files(p) {
+            Ok(files) => files,
+            Err(problems) => return (Err(problems), Vec::new()),
+        },
         None => vec![(PRESETS_NAME.to_owned(), PRESETS.to_owned())],
     };
     let options = LoadOptions {
         env: &env_var,
         require_api_key,
     };
-    let loaded = load(&files, &options)?;
-    Ok((loaded, files))
+    (encharge_schema::check(&files, &options), files)
 }

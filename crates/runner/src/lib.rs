@@ -1,6 +1,6 @@
 //! The runner behind the `encharge-actions` command line: reading events and
 //! configs, the dry run (`map`), the workbench (`eval`), delivery to Encharge
-//! (`send`, and the account calls), and reporting.
+//! (`send`, and the account calls), the ingest server (`serve`), and reporting.
 #![forbid(unsafe_code)]
 
 pub mod account;
@@ -11,6 +11,7 @@ mod error;
 pub mod input;
 pub mod logging;
 pub mod report;
+pub mod serve;
 
 pub use account::fetch_object_types;
 pub use error::{Error, ErrorKind};
@@ -19,3 +20,4 @@ pub use error::{Error, ErrorKind};
 pub fn api_key(settings: &encharge_engine::actions::Settings) -> &str {
     settings.api_key.expose()
 }
+pub mod yaml_out;

@@ -8,12 +8,13 @@
 use encharge_runner::account::User;
 use encharge_runner::commands;
 use encharge_runner::commands::send::SendOptions;
+use encharge_runner::serve::ServeOptions;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Send Segment-spec analytics events to Encharge, driven by YAML subscriptions.
 ///
@@ -63,6 +64,56 @@ enum Command {
         #[arg(value_name = "FILES")]
         files: Vec<PathBuf>,
     },
+    /// Check configs: the JSON Schema and every check of loading, all problems reported.
+    ///
+    /// Each FILE_OR_DIR is one config (a file, or a directory of *.yaml files).
+    /// Each problem is printed as `file:line:column: error|warning: message`, with
+    /// the subscription and field, and on a terminal the line with a caret under
+    /// the offending text. Exit code 0 when there is no error (warnings allowed),
+    /// 2 otherwise.
+    #[command(
+        after_help = "Example:\n  encharge-actions validate mappings/\n  encharge-actions validate --format json config.yaml"
+    )]
+    Validate {
+        /// `text` for people, `json` for tools.
+        #[arg(long, value_enum, default_value = "text")]
+        format: FormatArg,
+        /// Config files or directories.
+        #[arg(value_name = "FILE_OR_DIR", required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Golden-file tests of your mappings: events, and the requests they must produce.
+    ///
+    /// Each test file (YAML; schema: schemas/test-case.schema.json) names its
+    /// config and holds cases: a name, an event, and `expect`, the requests
+    /// (subscription, action, method, URL, body) or errors it must produce, in
+    /// subscription order; `expect: []` means no request. A failure prints a
+    /// diff. --bless writes the current output as the expectation of every
+    /// failing case, and says which. Exit code 1 when a case fails.
+    #[command(
+        after_help = "Example:\n  encharge-actions test mappings/examples/tests/\n  encharge-actions test --config mappings/examples/tags-from-traits.yaml --bless my-cases.yaml"
+    )]
+    Test {
+        /// The config to test (default: each test file's `config:`).
+        #[arg(short, long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Write the current output as the expectation of each failing case.
+        #[arg(long)]
+        bless: bool,
+        /// Test files, or directories of them (default: the tests/ directory beside --config).
+        #[arg(value_name = "CASES")]
+        cases: Vec<PathBuf>,
+    },
+    /// Write the JSON Schemas of config files and test files, for editors.
+    ///
+    /// destination.schema.json describes config files, test-case.schema.json the
+    /// test files of `encharge-actions test`. Point YAML files at them with a
+    /// `# yaml-language-server: $schema=...` first line.
+    Schema {
+        /// The directory to write them into.
+        #[arg(long, value_name = "DIR", default_value = "schemas")]
+        out: PathBuf,
+    },
     /// Plan events and deliver the requests to Encharge.
     ///
     /// Delivery is at-least-once: a request is retried on 408, 429, 5xx, dropped
@@ -79,6 +130,21 @@ enum Command {
         after_help = "Example:\n  ENCHARGE_API_KEY=... encharge-actions send --config mappings/ events.ndjson\n  encharge-actions send --replay dead-letters.ndjson"
     )]
     Send(SendArgs),
+    /// Run a Segment-compatible ingest server that queues events on disk and delivers them.
+    ///
+    /// Segment's client libraries (and anything that speaks Segment's tracking
+    /// API) post to /v1/batch, /v1/track, /v1/identify, /v1/page, /v1/screen,
+    /// /v1/group and /v1/alias, with a write key as the basic-auth user name. An
+    /// event is synced to the queue in --data-dir before the 200 goes out, then
+    /// planned with the config and delivered as `send` does (retries, per-user
+    /// order, dead letters in DATA_DIR/dead-letters.ndjson). The config is
+    /// reloaded on SIGHUP or when its files change (a config that does not load is
+    /// refused, the old one keeps running). GET /healthz, GET /metrics (Prometheus).
+    /// SIGTERM stops accepting; what is not delivered stays queued for the next start.
+    #[command(
+        after_help = "Example:\n  ENCHARGE_API_KEY=... encharge-actions serve --config mappings/ --listen 127.0.0.1:8088 --data-dir /var/lib/encharge-actions --write-key WRITE_KEY"
+    )]
+    Serve(ServeArgs),
     /// Check the API key: GET /v1/accounts/info.
     CheckAuth(AccountArgs),
     /// Delete a user from Encharge (by userId or anonymousId).
@@ -134,6 +200,58 @@ struct SendArgs {
 }
 
 #[derive(Args)]
+struct ServeArgs {
+    /// Config file or directory of *.yaml files.
+    #[arg(short, long, value_name = "PATH")]
+    config: PathBuf,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8088")]
+    listen: String,
+    /// Directory of the durable queue and the dead-letter file (created if missing).
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// A write key clients may use (repeat for several).
+    #[arg(
+        long = "write-key",
+        value_name = "KEY",
+        env = "ENCHARGE_WRITE_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    write_keys: Vec<String>,
+    /// Requests to Encharge in flight at most.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    concurrency: usize,
+    /// Attempts per request, the first one included.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    max_attempts: u32,
+    /// No retry starts later than this after a request's first attempt.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    retry_window: Duration,
+    /// Wait before the first retry; it doubles after each (with jitter), up to 30s.
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = duration)]
+    backoff: Duration,
+    /// Timeout of one attempt to Encharge.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    timeout: Duration,
+    /// Open client connections at most; more wait in the listen backlog.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    max_connections: usize,
+    /// Time a client has to send a request's headers, and again its body.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    read_timeout: Duration,
+    /// How often to check the config files for changes (0s: reload on SIGHUP only).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration)]
+    reload_interval: Duration,
+    /// After SIGTERM, how long delivery may go on before the process exits (the rest stays queued).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    shutdown_grace: Duration,
+    /// Keep delivered queue segments in DATA_DIR/queue/delivered/ (for audits and tests).
+    #[arg(long)]
+    keep_delivered: bool,
+}
+
+#[derive(Args)]
 struct AccountArgs {
     /// Config file or directory (for settings.api_key and api_url; default: the embedded presets).
     #[arg(short, long, value_name = "PATH")]
@@ -145,6 +263,13 @@ struct AccountArgs {
 
 fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 500ms, 30s, 5m)"))
+}
+
+/// The output of `validate`.
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Text,
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -164,6 +289,22 @@ fn main() -> ExitCode {
             timeout: args.timeout,
             ..SendOptions::default()
         }),
+        Command::Serve(a) => encharge_runner::serve::run(&ServeOptions {
+            config: a.config,
+            listen: a.listen,
+            data_dir: a.data_dir,
+            write_keys: a.write_keys,
+            concurrency: a.concurrency,
+            max_attempts: a.max_attempts,
+            retry_window: a.retry_window,
+            backoff: a.backoff,
+            timeout: a.timeout,
+            max_connections: a.max_connections,
+            read_timeout: a.read_timeout,
+            reload_interval: a.reload_interval,
+            shutdown_grace: a.shutdown_grace,
+            keep_delivered: a.keep_delivered,
+        }),
         Command::CheckAuth(a) => commands::account::check_auth(a.config.as_deref(), a.timeout),
         Command::Delete {
             account,
@@ -178,6 +319,15 @@ fn main() -> ExitCode {
             commands::account::delete(account.config.as_deref(), account.timeout, &user)
         }
         Command::Objects(a) => commands::account::objects(a.config.as_deref(), a.timeout),
+        Command::Schema { out } => commands::schema::run(&out),
+        Command::Test { config, bless, cases } => commands::test::run(config.as_deref(), &cases, bless),
+        Command::Validate { format, paths } => commands::validate::run(
+            &paths,
+            match format {
+                FormatArg::Text => commands::validate::Format::Text,
+                FormatArg::Json => commands::validate::Format::Json,
+            },
+        ),
     };
     ExitCode::from(code)
 }

@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use encharge_engine::config::{LoadOptions, load};
+use encharge_engine::config::LoadOptions;
 use encharge_runner::commands::map::map_events;
 use serde_json::Value;
 
@@ -54,7 +54,8 @@ fn run_case(dir: &Path) -> (PathBuf, String) {
         env: &test_env,
         require_api_key: false,
     };
-    match load(&files, &options) {
+    // The checks every command loads configs with, so golden errors read as users see them.
+    match encharge_schema::check(&files, &options) {
         Err(problems) => {
             let rendered: String = problems.iter().map(|p| format!("{p}\n")).collect();
             (dir.join(ERROR_FILE), rendered)
@@ -166,7 +167,7 @@ fn real_events_match_segment() {
         env: &test_env,
         require_api_key: true,
     };
-    let loaded = load(&files, &options).unwrap();
+    let loaded = encharge_schema::check(&files, &options).unwrap();
     let events = std::fs::read(root().join("data/analytics-python.ndjson")).unwrap();
     let mut out = Vec::new();
     let totals = map_events(&loaded.destination, events.as_slice(), &mut out, None).unwrap();

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::yaml::{self, NodePos, Pos, PosIndex};
 use super::{ConfigFile, SubscriptionConfig};
 use crate::actions::{Action, Settings};
-use crate::mapping::{Mapping, MappingError};
+use crate::mapping::Mapping;
 use crate::plan::{Destination, Subscription};
 use crate::suggest::did_you_mean;
 use crate::trigger::Trigger;
@@ -134,6 +134,7 @@ pub fn load(files: &[(String, String)], options: &LoadOptions<'_>) -> Result<Loa
             file,
             text,
             index: PosIndex::default(),
+            root: Value::Null,
             problems: &mut problems,
             suggested: Vec::new(),
         };
@@ -194,6 +195,8 @@ struct FileCtx<'a> {
     file: &'a str,
     text: &'a str,
     index: PosIndex,
+    /// The document as read, for the text of a scalar that a problem points into.
+    root: Value,
     problems: &'a mut Vec<Diagnostic>,
     /// `(pointer of the object, key suggested)` for each unknown key reported, so that the
     /// missing key the typo stands for is not reported a second time.
@@ -266,6 +269,7 @@ impl FileCtx<'_> {
                 return None;
             }
         };
+        self.root = value;
         if config.version != 1 {
             self.error(
                 ErrorKind::Version,
@@ -347,7 +351,26 @@ impl FileCtx<'_> {
     ) {
         let NodePos { value, .. } = self.index.find(pointer);
         let field = (!field.is_empty()).then_some(field);
-        self.push(severity, kind, value, 1, subscription, field, message, help);
+        let len = self.scalar_len(pointer, value);
+        self.push(severity, kind, value, len, subscription, field, message, help);
+    }
+
+    /// How many characters the one-line string scalar at `pointer` spans in the file,
+    /// quotes included, so that a caret can underline all of it; 1 when we cannot tell.
+    fn scalar_len(&self, pointer: &str, at: Pos) -> usize {
+        let Some(Value::String(s)) = self.root.pointer(pointer) else {
+            return 1;
+        };
+        let Some(line) = self.text.lines().nth(at.line as usize - 1) else {
+            return 1;
+        };
+        let rest: String = line.chars().skip(at.column as usize - 1).collect();
+        let quoted = rest.starts_with('"') || rest.starts_with('\'');
+        let inner = if quoted { &rest[1..] } else { rest.as_str() };
+        if s.contains('\n') || !inner.starts_with(s.as_str()) {
+            return 1;
+        }
+        s.chars().count() + 2 * usize::from(quoted)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -373,6 +396,11 @@ impl FileCtx<'_> {
             message,
             help,
         });
+    }
+
+    /// The string at `pointer` in the file as read (before any merging).
+    fn text_at(&self, pointer: &str) -> Option<String> {
+        self.root.pointer(pointer).and_then(Value::as_str).map(str::to_owned)
     }
 
     /// The position of byte `offset` of the string scalar at `pointer`, when the scalar is
@@ -728,32 +756,11 @@ fn compile_mapping(
     }
     // Compiled even when a field is wrong, so that every problem of the mapping is reported at once.
     let source = Value::Object(merged);
-    // A problem inside the user's field points at it; one inside a default, at the action.
-    let at = |e: &MappingError| {
-        let field = format!("mapping{}", e.pointer.replace('/', "."));
-        let top = e.pointer.split('/').nth(1).unwrap_or("");
-        let pointer = if sub.mapping.contains_key(top) {
-            format!("{base}/mapping{}", e.pointer)
-        } else {
-            format!("{base}/action")
-        };
-        (pointer, field)
-    };
     match Mapping::compile(&source) {
         Ok(_) if !ok => None,
         Ok(mapping) => {
-            // Directives Segment only checks at run time, failing every event that reaches them.
             for w in mapping.warnings() {
-                let (pointer, field) = at(w);
-                ctx.at(
-                    Severity::Warning,
-                    ErrorKind::Mapping,
-                    &pointer,
-                    Some(name),
-                    &field,
-                    w.message.clone(),
-                    w.help.clone(),
-                );
+                report_mapping_problem(ctx, base, name, sub, w, Severity::Warning);
             }
             match source {
                 Value::Object(merged) => Some((mapping, merged)),
@@ -761,20 +768,55 @@ fn compile_mapping(
             }
         }
         Err(errors) => {
-            for e in errors {
-                let (pointer, field) = at(&e);
-                ctx.error(
-                    ErrorKind::Mapping,
-                    &pointer,
-                    Some(name),
-                    &field,
-                    e.message.clone(),
-                    e.help.clone(),
-                );
+            for e in &errors {
+                report_mapping_problem(ctx, base, name, sub, e, Severity::Error);
             }
             None
         }
     }
+}
+
+/// Reports a problem of the merged mapping where the user wrote it: at the field of their
+/// mapping (at the character, for a JMESPath syntax error), or at `action` when the
+/// problem is in the action's defaults.
+fn report_mapping_problem(
+    ctx: &mut FileCtx<'_>,
+    base: &str,
+    name: &str,
+    sub: &SubscriptionConfig,
+    e: &crate::mapping::MappingError,
+    severity: Severity,
+) {
+    let field = format!("mapping{}", e.pointer.replace('/', "."));
+    let top = e.pointer.split('/').nth(1).unwrap_or("");
+    if !sub.mapping.contains_key(top) {
+        ctx.at(
+            severity,
+            ErrorKind::Mapping,
+            &format!("{base}/action"),
+            Some(name),
+            &field,
+            e.message.clone(),
+            e.help.clone(),
+        );
+        return;
+    }
+    let pointer = format!("{base}/mapping{}", e.pointer);
+    let scalar = ctx.text_at(&pointer);
+    let (pos, len) = match (e.offset, scalar) {
+        (Some(offset), Some(scalar)) => (ctx.pos_in_scalar(&pointer, &scalar, offset), 1),
+        _ => (ctx.index.find(&pointer).value, 1),
+    };
+    ctx.push(
+        severity,
+        ErrorKind::Mapping,
+        pos,
+        len,
+        Some(name),
+        Some(&field),
+        e.message.clone(),
+        e.help.clone(),
+    );
 }
 
 #[cfg(test)]
@@ -793,16 +835,43 @@ mod tests {
         assert_eq!(expand_env("plain $ {x}", &env).unwrap(), "plain $ {x}");
     }
 
-    fn problems(text: &str) -> Vec<String> {
+    fn problems(text: &str) -> Vec<Diagnostic> {
         let files = vec![("c.yaml".to_owned(), text.to_owned())];
         let options = LoadOptions {
             env: &env,
             require_api_key: false,
         };
         match load(&files, &options) {
-            Ok(loaded) => loaded.warnings.iter().map(ToString::to_string).collect(),
-            Err(problems) => problems.iter().map(ToString::to_string).collect(),
+            Ok(loaded) => loaded.warnings,
+            Err(problems) => problems,
         }
+    }
+
+    #[test]
+    fn jmespath_errors_point_at_the_character() {
+        let text = "version: 1\nsubscriptions:\n  - name: A\n    trigger: 'type = \"track\"'\n    action: addTag\n    \
+                    mapping:\n      tag: x\n      email: { \"@jmespath\": \"traits.#email\" }\n";
+        let p = problems(text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].kind, ErrorKind::Mapping);
+        assert_eq!(p[0].field.as_deref(), Some("mapping.email.@jmespath"));
+        // `      email: { "@jmespath": "` is 29 characters; the error is at `#` (offset 7).
+        assert_eq!((p[0].pos.line, p[0].pos.column), (8, 30 + 7), "{}", p[0]);
+    }
+
+    #[test]
+    fn carets_cover_the_offending_value() {
+        let text = "version: 1\nsubscriptions:\n  - name: A\n    trigger: 'type = \"track\"'\n    action: trackEvnt\n";
+        let p = problems(text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!((p[0].pos.line, p[0].pos.column, p[0].len), (5, 13, "trackEvnt".len()));
+        let quoted = text.replace("trackEvnt", "\"trackEvnt\"");
+        assert_eq!(problems(&quoted)[0].len, "trackEvnt".len() + 2);
+    }
+
+    /// The diagnostics as printed.
+    fn messages(text: &str) -> Vec<String> {
+        problems(text).iter().map(ToString::to_string).collect()
     }
 
     const SUB: &str = "version: 1\nsubscriptions:\n  - name: S\n    trigger: 'type = \"identify\"'\n";
@@ -810,7 +879,7 @@ mod tests {
     #[test]
     fn a_misspelled_key_is_reported_once() {
         let got =
-            problems("version: 1\nsubscriptions:\n  - name: S\n    triger: 'type = \"track\"'\n    action: addTag\n");
+            messages("version: 1\nsubscriptions:\n  - name: S\n    triger: 'type = \"track\"'\n    action: addTag\n");
         assert_eq!(
             got,
             vec!["c.yaml:4:5: error: subscription \"S\", unknown key `triger` (did you mean `trigger`?)"]
@@ -819,7 +888,7 @@ mod tests {
 
     #[test]
     fn every_problem_of_a_mapping_is_reported() {
-        let got = problems(&format!(
+        let got = messages(&format!(
             "{SUB}    action: addTag\n    mapping:\n      emial: x\n      tag: {{ \"@pth\": \"$.x\" }}\n"
         ));
         assert_eq!(got.len(), 2, "{got:?}");
@@ -832,7 +901,7 @@ mod tests {
 
     #[test]
     fn a_required_field_gets_its_default_as_example() {
-        let got = problems(&format!("{SUB}    action: addTag\n    mapping:\n      tag: null\n"));
+        let got = messages(&format!("{SUB}    action: addTag\n    mapping:\n      tag: null\n"));
         assert_eq!(
             got,
             vec![
@@ -844,19 +913,18 @@ mod tests {
 
     #[test]
     fn directives_that_always_fail_are_warnings() {
-        let got = problems(&format!(
-            "{SUB}    action: addTag\n    mapping:\n      tag: {{ \"@if\": {{ \"then\": \"x\" }} }}\n"
-        ));
-        assert_eq!(got.len(), 1, "{got:?}");
-        assert!(
-            got[0].starts_with("c.yaml:7:21: warning: subscription \"S\", field mapping.tag.@if: fails on every event"),
-            "{got:?}"
-        );
+        let text = "version: 1\nsubscriptions:\n  - name: A\n    trigger: 'type = \"track\"'\n    action: addTag\n    \
+                    mapping:\n      tag:\n        \"@if\": { then: x }\n";
+        let p = problems(text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].severity, Severity::Warning);
+        assert_eq!(p[0].field.as_deref(), Some("mapping.tag.@if"));
+        assert_eq!(p[0].pos.line, 8);
     }
 
     #[test]
     fn shape_errors_name_no_rust_types() {
-        let got = problems("- a\n- b\n");
+        let got = messages("- a\n- b\n");
         assert_eq!(
             got,
             vec![
@@ -865,22 +933,22 @@ mod tests {
             ]
         );
         assert_eq!(
-            problems("version: \"1\"\n"),
+            messages("version: \"1\"\n"),
             vec!["c.yaml:1:10: error: field version: invalid type: string \"1\", expected a whole number"]
         );
         assert_eq!(
-            problems("version: 1\nsettings: null\nsubscriptions: {}\n"),
+            messages("version: 1\nsettings: null\nsubscriptions: {}\n"),
             vec!["c.yaml:2:11: error: field settings: invalid type: null, expected a mapping"]
         );
         assert_eq!(
-            problems("version: 1\nsubscriptions: {}\n"),
+            messages("version: 1\nsubscriptions: {}\n"),
             vec!["c.yaml:2:16: error: field subscriptions: invalid type: a mapping, expected a list"]
         );
     }
 
     #[test]
     fn yes_is_not_a_boolean() {
-        let got = problems(&format!("{SUB}    action: addTag\n    enabled: yes\n"));
+        let got = messages(&format!("{SUB}    action: addTag\n    enabled: yes\n"));
         assert_eq!(got.len(), 1);
         assert!(
             got[0].ends_with("expected a boolean (write `true` or `false`)"),

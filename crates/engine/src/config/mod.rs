@@ -7,6 +7,7 @@
 //! action's defaults and compiled. Every problem found is reported, each with
 //! its file, line, column, subscription and field.
 
+pub mod cases;
 mod load;
 pub mod yaml;
 
@@ -31,6 +32,7 @@ pub use load::{Diagnostic, ErrorKind, LoadOptions, Loaded, Severity, load};
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ConfigFile {
     /// Version of the config format. Always `1`.
+    #[cfg_attr(feature = "schemars", schemars(range(min = 1, max = 1)))]
     pub version: u32,
     /// Where requests go and with which API key.
     #[serde(default)]

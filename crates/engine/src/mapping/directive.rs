@@ -16,29 +16,13 @@ use super::liquid::{Liquid, LiquidError};
 use super::node::{ArrayRoot, CaseOp, JsonMode, Node, Test};
 use super::path::Path;
 use super::replace::{Replace, Rule};
+use super::spec::DIRECTIVES;
 use super::template::Template;
 use super::validate::Validator;
 use super::value::{Type, js_len};
 use super::{MappingError, MappingErrorKind, Ptr};
 use crate::js;
-
-/// The directives we know: mapping-kit's, then ours.
-pub(crate) const DIRECTIVES: &[&str] = &[
-    "@if",
-    "@case",
-    "@replace",
-    "@arrayPath",
-    "@path",
-    "@template",
-    "@literal",
-    "@flatten",
-    "@json",
-    "@merge",
-    "@transform",
-    "@excludeWhenNull",
-    "@liquid",
-    "@jmespath",
-];
+use crate::suggest::nearest;
 
 /// The root key whose sibling keys become the `mapping` option of its directive.
 pub(crate) const ROOT_DIRECTIVE_KEY: &str = "__segment_internal_directive";
@@ -48,27 +32,7 @@ pub(crate) const MAX_MAPPING_DEPTH: usize = 128;
 
 /// The known directive closest to `name`, when it is close enough to be a typo.
 pub(crate) fn nearest_directive(name: &str) -> Option<&'static str> {
-    let lower = name.to_lowercase();
-    DIRECTIVES
-        .iter()
-        .map(|d| (edit_distance(&lower, &d.to_lowercase()), *d))
-        .filter(|(dist, d)| *dist <= (d.len() / 3).max(1))
-        .min_by_key(|(dist, _)| *dist)
-        .map(|(_, d)| d)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    nearest(name, DIRECTIVES.iter().map(|d| d.name), |d| (d.len() / 3).max(1))
 }
 
 /// How deep `v` nests, counted without recursion; stops counting past `limit`.
@@ -127,6 +91,7 @@ impl Compiler {
             kind,
             message,
             help,
+            offset: None,
         });
     }
 
@@ -138,6 +103,7 @@ impl Compiler {
             kind: MappingErrorKind::AlwaysFails,
             message: format!("fails on every event that reaches it: {message}"),
             help: None,
+            offset: None,
         });
         Node::Fail {
             message: message.into(),
@@ -401,12 +367,13 @@ impl Compiler {
                         ptr: ptr.to_string().into(),
                     },
                     Err(e) => {
-                        self.error(
-                            ptr,
-                            MappingErrorKind::JmespathSyntax,
-                            format!("invalid JMESPath expression at offset {}: {}", e.offset, e.reason),
-                            None,
-                        );
+                        self.errors.push(MappingError {
+                            pointer: ptr.to_string(),
+                            kind: MappingErrorKind::JmespathSyntax,
+                            message: format!("invalid JMESPath expression at offset {}: {}", e.offset, e.reason),
+                            help: None,
+                            offset: Some(e.offset),
+                        });
                         Node::Const(Value::Null)
                     }
                 },

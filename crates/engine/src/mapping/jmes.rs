@@ -36,7 +36,7 @@ impl Clone for Jmes {
     }
 }
 
-/// A syntax error: where in the expression (in characters) and why.
+/// A syntax error: where in the expression (a byte offset) and why.
 #[derive(Debug)]
 pub(crate) struct SyntaxError {
     pub(crate) offset: usize,
@@ -47,12 +47,12 @@ impl Jmes {
     pub(crate) fn compile(src: &str) -> Result<Jmes, SyntaxError> {
         if src.chars().count() > MAX_LEN {
             return Err(SyntaxError {
-                offset: MAX_LEN,
+                offset: src.char_indices().nth(MAX_LEN).map_or(src.len(), |(i, _)| i),
                 reason: format!("expressions are limited to {MAX_LEN} characters"),
             });
         }
         let mut depth = 0usize;
-        for (offset, c) in src.chars().enumerate() {
+        for (offset, c) in src.char_indices() {
             match c {
                 '(' | '[' | '{' => {
                     depth += 1;

@@ -47,6 +47,7 @@ mod node;
 mod objects;
 mod path;
 mod replace;
+mod spec;
 mod template;
 #[cfg(test)]
 mod tests;
@@ -61,6 +62,8 @@ pub use self::value::Mapped;
 
 use self::directive::Compiler;
 use self::node::{Cx, Node};
+
+pub use self::spec::{Check, DIRECTIVES, DirectiveSpec, OptionSpec, Takes, directive};
 
 /// A validated, compiled mapping.
 #[derive(Debug, Clone)]
@@ -81,6 +84,9 @@ pub struct MappingError {
     pub message: String,
     /// How to fix it, when we know.
     pub help: Option<String>,
+    /// For a problem inside the string at `pointer` (a JMESPath syntax error), the byte
+    /// offset in that string, so that a config error can point at the character.
+    pub offset: Option<usize>,
 }
 
 /// The kinds of [`MappingError`]. Each variant shows a mapping that triggers it.

@@ -9,7 +9,8 @@
 
 use serde_json::{Map, Value};
 
-use super::directive::{DIRECTIVES, nearest_directive};
+use super::directive::nearest_directive;
+use super::spec::{Check, DirectiveSpec, OptionSpec, Takes, directive};
 use super::value::{Type, js_len};
 use super::{MappingError, MappingErrorKind, Ptr};
 
@@ -45,6 +46,7 @@ impl Validator<'_> {
             kind,
             message,
             help,
+            offset: None,
         });
         Err(())
     }
@@ -117,52 +119,49 @@ impl Validator<'_> {
             );
         }
         let value = &map[name.as_str()];
-        if !DIRECTIVES.contains(&name.as_str()) {
+        let Some(spec) = directive(name) else {
             return self.err(
                 ptr,
                 MappingErrorKind::UnknownDirective,
                 format!("unknown directive \"{name}\""),
                 nearest_directive(name).map(|n| format!("did you mean \"{n}\"?")),
             );
-        }
+        };
         ptr.push(name);
-        let result = self.options(name, value, ptr);
+        let result = self.options(spec, value, ptr);
         ptr.pop();
         result
     }
 
-    /// The directive's own validator; `ptr` ends with the directive name.
-    fn options(&mut self, name: &str, v: &Value, ptr: &mut Ptr) -> Checked {
-        use Check::*;
-        use Field::*;
-        match name {
-            "@if" => self.fields(
-                v,
-                ptr,
-                &[
-                    ("exists", Opt(DirOrRaw)),
-                    ("then", Opt(DirOrRaw)),
-                    ("else", Opt(DirOrRaw)),
-                ],
-            ),
-            "@case" => self.fields(v, ptr, &[("operator", Opt(Str)), ("value", Opt(DirOrStr))]),
-            "@replace" => self.fields(
-                v,
-                ptr,
-                &[
-                    ("pattern", Req(StrLen(1, 10))),
-                    ("replacement", Opt(StrLen(0, 10))),
-                    ("value", Req(DirOrStr)),
-                    ("ignorecase", Opt(Bool)),
-                    ("global", Opt(Bool)),
-                ],
-            ),
-            "@arrayPath" => {
+    /// The directive's own validator, as the [`spec`](super::spec) table says; `ptr` ends
+    /// with the directive name.
+    fn options(&mut self, spec: &DirectiveSpec, v: &Value, ptr: &mut Ptr) -> Checked {
+        match spec.takes {
+            Takes::Value(check) => self.check(check, Some(v), ptr),
+            Takes::Options(options) => {
+                self.fields(v, ptr, options)?;
+                // Array options (`@merge`'s `objects`): the reference stops at the first bad item.
+                for option in options {
+                    let (Check::ArrOf(item), Some(Value::Array(items))) = (option.check, v.get(option.name)) else {
+                        continue;
+                    };
+                    for (i, value) in items.iter().enumerate() {
+                        ptr.push(option.name);
+                        ptr.push(&i.to_string());
+                        let r = self.check(*item, Some(value), ptr);
+                        ptr.pop();
+                        ptr.pop();
+                        r?;
+                    }
+                }
+                Ok(())
+            }
+            Takes::PathAndShape => {
                 let Value::Array(items) = v else {
                     return self.wrong_type(ptr, v, "an array of a path and a shape");
                 };
                 ptr.push("0");
-                let first = self.check(DirOrStr, items.first(), ptr);
+                let first = self.check(Check::DirOrStr, items.first(), ptr);
                 ptr.pop();
                 first?;
                 match items.get(1) {
@@ -175,43 +174,12 @@ impl Validator<'_> {
                     None => Ok(()),
                 }
             }
-            "@path" | "@template" => self.check(DirOrStr, Some(v), ptr),
-            "@literal" | "@excludeWhenNull" => self.check(DirOrRaw, Some(v), ptr),
-            "@liquid" | "@jmespath" => self.check(Str, Some(v), ptr),
-            "@json" => self.fields(
-                v,
-                ptr,
-                &[("value", Req(DirOrRaw)), ("mode", Req(OneOf(&["encode", "decode"])))],
-            ),
-            "@flatten" => self.fields(v, ptr, &[("separator", Opt(Str)), ("value", Req(DirOrRaw))]),
-            "@merge" => {
-                self.fields(
-                    v,
-                    ptr,
-                    &[("direction", Opt(OneOf(&["left", "right"]))), ("objects", Req(Arr))],
-                )?;
-                let Some(Value::Array(objects)) = v.get("objects") else {
-                    return Ok(());
-                };
-                // The reference stops at the first bad object.
-                for (i, obj) in objects.iter().enumerate() {
-                    ptr.push("objects");
-                    ptr.push(&i.to_string());
-                    let r = self.check(DirOrObj, Some(obj), ptr);
-                    ptr.pop();
-                    ptr.pop();
-                    r?;
-                }
-                Ok(())
-            }
-            "@transform" => self.fields(v, ptr, &[("apply", Req(DirOrObj)), ("mapping", Req(DirOrObj))]),
-            _ => Ok(()),
         }
     }
 
     /// `validateObjectWithFields`: the options must be an object, valid as a whole
     /// (which stops here when not), then each listed field is checked.
-    fn fields(&mut self, v: &Value, ptr: &mut Ptr, fields: &[(&str, Field)]) -> Checked {
+    fn fields(&mut self, v: &Value, ptr: &mut Ptr, options: &[OptionSpec]) -> Checked {
         let Value::Object(map) = v else {
             return self.wrong_type(ptr, v, "an object");
         };
@@ -220,26 +188,26 @@ impl Validator<'_> {
         }
         self.object(map, ptr)?;
         let mut ok = Ok(());
-        for (name, field) in fields {
-            let value = map.get(*name);
-            let r = match (field, value) {
-                (Field::Req(_), None) => self.err(
+        for option in options {
+            let name = option.name;
+            let r = match map.get(name) {
+                None if option.required => self.err(
                     ptr,
                     MappingErrorKind::MissingOption,
                     format!("is missing the option \"{name}\""),
                     Some(format!("add \"{name}\"")),
                 ),
-                (Field::Req(check) | Field::Opt(check), Some(value)) => {
+                None => Ok(()),
+                Some(value) => {
                     ptr.push(name);
                     // The whole object was just validated without a problem, so
                     // directives in it are valid: only the field's type is left to
                     // check. (mapping-kit validates them again, which is exponential
                     // in how deep directives nest.)
-                    let r = self.check_shallow(*check, value, ptr);
+                    let r = self.check_shallow(option.check, value, ptr);
                     ptr.pop();
                     r
                 }
-                (Field::Opt(_), None) => Ok(()),
             };
             if r.is_err() {
                 ok = Err(());
@@ -310,7 +278,7 @@ impl Validator<'_> {
                 Value::Bool(_) => Ok(()),
                 _ => self.wrong_type(ptr, v, "true or false"),
             },
-            Check::Arr => match v {
+            Check::ArrOf(_) => match v {
                 Value::Array(_) => Ok(()),
                 _ => self.wrong_type(ptr, v, "an array"),
             },
@@ -327,22 +295,4 @@ impl Validator<'_> {
             },
         }
     }
-}
-
-#[derive(Clone, Copy)]
-enum Field {
-    Req(Check),
-    Opt(Check),
-}
-
-#[derive(Clone, Copy)]
-enum Check {
-    DirOrRaw,
-    DirOrStr,
-    DirOrObj,
-    Str,
-    StrLen(usize, usize),
-    Bool,
-    Arr,
-    OneOf(&'static [&'static str]),
 }

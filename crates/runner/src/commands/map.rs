@@ -14,10 +14,10 @@ use crate::report::print_diagnostics;
 
 /// Runs `map` and returns the exit code.
 pub fn run(config: Option<&Path>, explain: bool, files: &[PathBuf]) -> u8 {
-    let (loaded, config_files) = match crate::config::load_config(config, false) {
-        Ok(l) => l,
-        Err(problems) => {
-            print_diagnostics(&problems, &[]);
+    let (loaded, config_files) = match crate::config::load_config_files(config, false) {
+        (Ok(l), files) => (l, files),
+        (Err(problems), files) => {
+            print_diagnostics(&problems, &files);
             return USAGE;
         }
     };

@@ -3,7 +3,10 @@
 pub mod account;
 pub mod eval;
 pub mod map;
+pub mod schema;
 pub mod send;
+pub mod test;
+pub mod validate;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

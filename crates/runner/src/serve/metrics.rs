@@ -1,0 +1,243 @@
+//! `/metrics`: counters in Prometheus' text format (version 0.0.4), written by
+//! hand; a dozen series do not need a metrics library.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::delivery::{Outcome, Stats};
+
+use super::queue::QueueStats;
+
+/// Upper bounds (seconds) of the delivery latency histogram's buckets.
+const BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
+
+/// The server's own counters; delivery's are in [`Stats`], the queue's in [`QueueStats`].
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Events accepted (durable) per type.
+    received: Mutex<BTreeMap<String, u64>>,
+    /// Events refused inside accepted requests, and whole requests refused, by reason.
+    rejected: Mutex<BTreeMap<&'static str, u64>>,
+    /// HTTP answers by status.
+    http: Mutex<BTreeMap<u16, u64>>,
+    /// Events each subscription matched.
+    matched: Mutex<BTreeMap<String, u64>>,
+    /// Ended requests by action and final status.
+    requests: Mutex<BTreeMap<(String, String), u64>>,
+    /// Delivery latency: planned to ended, per bucket (and the sum, in microseconds).
+    latency: Mutex<([u64; BUCKETS.len() + 1], u64)>,
+    /// Config reloads that took effect.
+    pub reloads: AtomicU64,
+    /// Config reloads refused (the old config kept running).
+    pub reload_failures: AtomicU64,
+    /// Events that could not be planned (bad event, mapping failure).
+    pub invalid: AtomicU64,
+}
+
+fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K, n: u64) {
+    *map.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(key)
+        .or_insert(0) += n;
+}
+
+impl Metrics {
+    /// An event of this type was accepted.
+    pub fn received(&self, kind: &str, n: u64) {
+        let mut map = self.received.lock().unwrap_or_else(PoisonError::into_inner);
+        match map.get_mut(kind) {
+            Some(v) => *v += n,
+            None => {
+                map.insert(kind.to_owned(), n);
+            }
+        }
+    }
+
+    /// Events or a request were refused.
+    pub fn rejected(&self, reason: &'static str, n: u64) {
+        bump(&self.rejected, reason, n);
+    }
+
+    /// An HTTP answer went out.
+    pub fn answered(&self, status: u16) {
+        bump(&self.http, status, 1);
+    }
+
+    /// A subscription matched an event.
+    pub fn matched(&self, subscription: &str) {
+        let mut map = self.matched.lock().unwrap_or_else(PoisonError::into_inner);
+        match map.get_mut(subscription) {
+            Some(v) => *v += 1,
+            None => {
+                map.insert(subscription.to_owned(), 1);
+            }
+        }
+    }
+
+    /// A request ended, `took` after it was planned.
+    pub fn ended(&self, action: &str, outcome: &Outcome, took: Duration) {
+        let status = match outcome {
+            Outcome::Delivered { status, .. } => status.to_string(),
+            Outcome::DeadLettered { status: Some(s), .. } => format!("dead_letter_{s}"),
+            Outcome::DeadLettered { reason, .. } => format!("dead_letter_{}", reason.label().replace(' ', "_")),
+        };
+        bump(&self.requests, (action.to_owned(), status), 1);
+        let secs = took.as_secs_f64();
+        let i = BUCKETS.iter().position(|b| secs <= *b).unwrap_or(BUCKETS.len());
+        let mut h = self.latency.lock().unwrap_or_else(PoisonError::into_inner);
+        h.0[i] += 1;
+        h.1 += u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+    }
+
+    /// The text `/metrics` answers.
+    pub fn render(&self, delivery: &Stats, queue: &QueueStats) -> String {
+        let mut out = String::with_capacity(4096);
+        let lock = |m: &Mutex<BTreeMap<String, u64>>| m.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        head(
+            &mut out,
+            "encharge_events_received_total",
+            "counter",
+            "Events accepted and queued, by type.",
+        );
+        for (kind, n) in lock(&self.received) {
+            let _ = writeln!(out, "encharge_events_received_total{{type=\"{}\"}} {n}", escape(&kind));
+        }
+        head(
+            &mut out,
+            "encharge_events_rejected_total",
+            "counter",
+            "Events or requests refused, by reason.",
+        );
+        for (reason, n) in self.rejected.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            let _ = writeln!(out, "encharge_events_rejected_total{{reason=\"{reason}\"}} {n}");
+        }
+        head(
+            &mut out,
+            "encharge_http_responses_total",
+            "counter",
+            "Ingest answers, by HTTP status.",
+        );
+        for (status, n) in self.http.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            let _ = writeln!(out, "encharge_http_responses_total{{status=\"{status}\"}} {n}");
+        }
+        head(
+            &mut out,
+            "encharge_events_matched_total",
+            "counter",
+            "Events each subscription matched.",
+        );
+        for (sub, n) in lock(&self.matched) {
+            let _ = writeln!(
+                out,
+                "encharge_events_matched_total{{subscription=\"{}\"}} {n}",
+                escape(&sub)
+            );
+        }
+        head(
+            &mut out,
+            "encharge_events_invalid_total",
+            "counter",
+            "Events or matches that could not be planned.",
+        );
+        let _ = writeln!(
+            out,
+            "encharge_events_invalid_total {}",
+            self.invalid.load(Ordering::Relaxed)
+        );
+        head(
+            &mut out,
+            "encharge_requests_total",
+            "counter",
+            "Requests to Encharge that ended, by action and final status.",
+        );
+        for ((action, status), n) in self.requests.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            let _ = writeln!(
+                out,
+                "encharge_requests_total{{action=\"{}\",status=\"{status}\"}} {n}",
+                escape(action)
+            );
+        }
+        let counters = [
+            (
+                "encharge_request_attempts_total",
+                "HTTP attempts to Encharge, retries included.",
+                Stats::get(&delivery.attempts),
+            ),
+            (
+                "encharge_retries_total",
+                "Retries scheduled.",
+                Stats::get(&delivery.retries),
+            ),
+            (
+                "encharge_dead_letters_total",
+                "Requests written to the dead-letter file.",
+                Stats::get(&delivery.dead_lettered),
+            ),
+            (
+                "encharge_queue_appended_total",
+                "Events synced to the queue.",
+                queue.appended.load(Ordering::Relaxed),
+            ),
+            (
+                "encharge_queue_syncs_total",
+                "Queue syncs (group commits).",
+                queue.syncs.load(Ordering::Relaxed),
+            ),
+            (
+                "encharge_config_reloads_total",
+                "Config reloads that took effect.",
+                self.reloads.load(Ordering::Relaxed),
+            ),
+            (
+                "encharge_config_reload_failures_total",
+                "Config reloads refused; the old config kept running.",
+                self.reload_failures.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, help, value) in counters {
+            head(&mut out, name, "counter", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
+        let depth = queue
+            .appended
+            .load(Ordering::Relaxed)
+            .saturating_add(queue.recovered.load(Ordering::Relaxed))
+            .saturating_sub(queue.acked.load(Ordering::Relaxed));
+        head(
+            &mut out,
+            "encharge_queue_depth",
+            "gauge",
+            "Events accepted and not yet delivered or dead-lettered.",
+        );
+        let _ = writeln!(out, "encharge_queue_depth {depth}");
+        let (buckets, sum) = *self.latency.lock().unwrap_or_else(PoisonError::into_inner);
+        let name = "encharge_delivery_latency_seconds";
+        head(
+            &mut out,
+            name,
+            "histogram",
+            "From planning to the request's end (delivered or dead-lettered).",
+        );
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += buckets[i];
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        cumulative += buckets[BUCKETS.len()];
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+        let _ = writeln!(out, "{name}_sum {}", sum as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count {cumulative}");
+        out
+    }
+}
+
+fn head(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn escape(label: &str) -> String {
+    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
