@@ -44,8 +44,7 @@ pub fn read_records(mut reader: impl BufRead, mut each: impl FnMut(Record) -> bo
 
 fn read_lines(mut reader: impl BufRead, each: &mut impl FnMut(Record) -> bool) -> io::Result<()> {
     let mut line_no = 0u64;
-    let mut pending: Vec<u8> = Vec::new();
-    let mut pending_start = 0u64;
+    let mut pending = Pending::default();
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -54,74 +53,112 @@ fn read_lines(mut reader: impl BufRead, each: &mut impl FnMut(Record) -> bool) -
             break;
         }
         line_no += 1;
-        if pending.is_empty() {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match serde_json::from_slice::<Value>(&line) {
-                Ok(value) => {
-                    if !each(Record::Value { line: line_no, value }) {
-                        return Ok(());
-                    }
-                }
-                // The value may go on over the next lines (pretty-printed JSON).
-                Err(e) if e.is_eof() => {
-                    pending.extend_from_slice(&line);
-                    pending_start = line_no;
-                }
-                Err(e) => {
-                    if !each(Record::Error {
-                        line: line_no,
-                        message: describe(&e),
-                    }) {
-                        return Ok(());
-                    }
-                }
+        if pending.bytes.is_empty() {
+            if !start_line(&line, line_no, &mut pending, each) {
+                return Ok(());
             }
             continue;
         }
-        pending.extend_from_slice(&line);
-        match serde_json::from_slice::<Value>(&pending) {
+        pending.bytes.extend_from_slice(&line);
+        match serde_json::from_slice::<Value>(&pending.bytes) {
             Ok(value) => {
-                pending.clear();
+                pending.bytes.clear();
                 if !each(Record::Value {
-                    line: pending_start,
+                    line: pending.start,
                     value,
                 }) {
                     return Ok(());
                 }
             }
-            Err(e) if e.is_eof() && pending.len() < MAX_RECORD_BYTES => {}
+            Err(e) if e.is_eof() && pending.bytes.len() < MAX_RECORD_BYTES => {}
             Err(e) => {
-                pending.clear();
+                pending.bytes.clear();
+                let starts_value = line
+                    .trim_ascii_start()
+                    .first()
+                    .is_some_and(|b| matches!(b, b'{' | b'['));
                 let message = if e.is_eof() {
                     "a JSON value over 64 MiB".to_owned()
+                } else if starts_value {
+                    format!("the JSON value is cut short: line {line_no} starts another one")
                 } else {
-                    describe(&e)
+                    describe(&e, &line, pending.start)
                 };
                 if !each(Record::Error {
-                    line: pending_start,
+                    line: pending.start,
                     message,
                 }) {
+                    return Ok(());
+                }
+                // A line cut short (a writer that crashed) must not take the next event with it:
+                // a line that opens a new value is read on its own.
+                if line
+                    .trim_ascii_start()
+                    .first()
+                    .is_some_and(|b| matches!(b, b'{' | b'['))
+                    && !start_line(&line, line_no, &mut pending, each)
+                {
                     return Ok(());
                 }
             }
         }
     }
-    if !pending.is_empty() {
+    if !pending.bytes.is_empty() {
         each(Record::Error {
-            line: pending_start,
+            line: pending.start,
             message: "the JSON value is not complete at the end of the input".to_owned(),
         });
     }
     Ok(())
 }
 
-fn describe(e: &serde_json::Error) -> String {
-    // serde_json appends " at line 1 column N"; the caller reports the line itself.
+/// A value read over several lines: its bytes so far and the line where it starts.
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    start: u64,
+}
+
+/// Reads a line that is not the continuation of a value; returns false when `each` says stop.
+fn start_line(line: &[u8], line_no: u64, pending: &mut Pending, each: &mut impl FnMut(Record) -> bool) -> bool {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return true;
+    }
+    match serde_json::from_slice::<Value>(line) {
+        Ok(value) => each(Record::Value { line: line_no, value }),
+        // The value may go on over the next lines (pretty-printed JSON).
+        Err(e) if e.is_eof() => {
+            pending.bytes.extend_from_slice(line);
+            pending.start = line_no;
+            true
+        }
+        Err(e) => each(Record::Error {
+            line: line_no,
+            message: describe(&e, line, line_no),
+        }),
+    }
+}
+
+/// The error of a value that starts at line `start`; `last` is the last line read into it.
+fn describe(e: &serde_json::Error, last: &[u8], start: u64) -> String {
+    if let Err(bad) = std::str::from_utf8(last) {
+        let column = String::from_utf8_lossy(&last[..bad.valid_up_to()]).chars().count() + 1;
+        return format!("not UTF-8 text (invalid byte at column {column})");
+    }
     let text = e.to_string();
-    let text = text.split(" at line ").next().unwrap_or(&text).to_owned();
-    format!("not valid JSON: {text} (column {})", e.column())
+    // serde_json appends " at line 1 column N"; the caller reports the line itself.
+    let text = text.split(" at line ").next().unwrap_or(&text);
+    let text = if text == "recursion limit exceeded" {
+        "nested more than 128 levels deep"
+    } else {
+        text
+    };
+    let line = start + e.line() as u64 - 1;
+    if line == start {
+        format!("not valid JSON: {text} (column {})", e.column())
+    } else {
+        format!("not valid JSON: {text} (line {line}, column {})", e.column())
+    }
 }
 
 /// Streams the elements of a top-level JSON array.
@@ -135,7 +172,7 @@ fn read_array(reader: impl BufRead, mut each: impl FnMut(Record) -> bool) -> io:
         if !e.to_string().contains(STOPPED) {
             each(Record::Error {
                 line: e.line() as u64,
-                message: describe(&e),
+                message: describe(&e, b"", e.line() as u64),
             });
         }
     }
@@ -198,6 +235,49 @@ mod tests {
         assert_eq!(got[0], "1: {\"a\":1}");
         assert!(got[1].starts_with("3: error: not valid JSON"), "{}", got[1]);
         assert_eq!(got[2], "4: {\"b\":2}");
+    }
+
+    #[test]
+    fn a_line_cut_short_does_not_take_the_next_event() {
+        let got = read("{\"a\":1,\n{\"b\":2}\n\nnot json\n{\"c\":3}\n");
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(
+            got[0],
+            "1: error: the JSON value is cut short: line 2 starts another one"
+        );
+        assert_eq!(got[1], "2: {\"b\":2}");
+        assert!(got[2].starts_with("4: error: not valid JSON"), "{}", got[2]);
+        assert_eq!(got[3], "5: {\"c\":3}");
+    }
+
+    #[test]
+    fn an_error_inside_a_multi_line_value_names_its_line() {
+        let got = read("{\n  \"a\": 1,,\n}\n");
+        assert_eq!(
+            got[0],
+            "1: error: not valid JSON: key must be a string (line 2, column 10)"
+        );
+    }
+
+    #[test]
+    fn bad_bytes_and_deep_values_are_named() {
+        let mut bytes = b"{\"a\":\"caf".to_vec();
+        bytes.extend_from_slice(&[0xe9]);
+        bytes.extend_from_slice(b"\"}\n");
+        let mut got = Vec::new();
+        read_records(bytes.as_slice(), |r| {
+            if let Record::Error { message, .. } = r {
+                got.push(message);
+            }
+            true
+        })
+        .unwrap();
+        assert_eq!(got, vec!["not UTF-8 text (invalid byte at column 10)"]);
+        let deep = read(&format!("{}\n", "[".repeat(200)));
+        assert!(
+            deep[0].ends_with("not valid JSON: nested more than 128 levels deep (column 128)"),
+            "{deep:?}"
+        );
     }
 
     #[test]

@@ -1,9 +1,15 @@
 //! Golden-file tests: each folder of `tests/golden/` holds `subscriptions.yaml`,
 //! `events.ndjson` and either `expected.ndjson` (what `encharge-actions map`
-//! prints) or `expected_error.txt` (the config diagnostics).
+//! prints, config warnings first as `# ` lines) or, for folders named `err_*`,
+//! `expected_error.txt` (the config diagnostics).
 //!
 //! Re-bless with `BLESS=1 cargo test -p encharge-runner --test golden`, then
 //! read the diff before committing.
+//!
+//! `tests/golden/fixme/` holds known bugs, laid out the same way. Their
+//! expectation is what Segment does (the right answer), written by hand and
+//! never blessed; each must still differ from what we print, so that a fix is
+//! noticed and the case moved up into `tests/golden/`. Each has a `BUG.md`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -20,6 +26,25 @@ fn test_env(var: &str) -> Option<String> {
     (var == "ENCHARGE_API_KEY").then(|| "test-api-key".to_owned())
 }
 
+const OUTPUT_FILE: &str = "expected.ndjson";
+const ERROR_FILE: &str = "expected_error.txt";
+const FIXME: &str = "fixme";
+
+/// The case folders under `dir`, sorted, without `fixme/`.
+fn case_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && !p.ends_with(FIXME))
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn case_name(dir: &Path) -> String {
+    dir.file_name().unwrap().to_string_lossy().into_owned()
+}
+
 /// Runs one case folder; returns the output that its expectation file must hold.
 fn run_case(dir: &Path) -> (PathBuf, String) {
     let config_path = dir.join("subscriptions.yaml");
@@ -33,7 +58,7 @@ fn run_case(dir: &Path) -> (PathBuf, String) {
     match encharge_schema::check(&files, &options) {
         Err(problems) => {
             let rendered: String = problems.iter().map(|p| format!("{p}\n")).collect();
-            (dir.join("expected_error.txt"), rendered)
+            (dir.join(ERROR_FILE), rendered)
         }
         Ok(loaded) => {
             let events = std::fs::read(dir.join("events.ndjson")).unwrap();
@@ -42,7 +67,7 @@ fn run_case(dir: &Path) -> (PathBuf, String) {
                 out.extend_from_slice(format!("# {w}\n").as_bytes());
             }
             map_events(&loaded.destination, events.as_slice(), &mut out, None).unwrap();
-            (dir.join("expected.ndjson"), String::from_utf8(out).unwrap())
+            (dir.join(OUTPUT_FILE), String::from_utf8(out).unwrap())
         }
     }
 }
@@ -50,19 +75,14 @@ fn run_case(dir: &Path) -> (PathBuf, String) {
 #[test]
 fn golden_cases() {
     let bless = std::env::var_os("BLESS").is_some();
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("golden"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
+    let dirs = case_dirs(&root().join("golden"));
     assert!(!dirs.is_empty(), "no golden cases found");
     let mut failures = Vec::new();
     for dir in &dirs {
         let (expect_path, got) = run_case(dir);
-        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let name = case_name(dir);
         let is_error_case = name.starts_with("err_");
-        let produced_error = expect_path.ends_with("expected_error.txt");
+        let produced_error = expect_path.ends_with(ERROR_FILE);
         if !bless && is_error_case != produced_error {
             failures.push(format!(
                 "{name}: {} but the case name {} with err_",
@@ -77,6 +97,11 @@ fn golden_cases() {
         }
         if bless {
             std::fs::write(&expect_path, &got).unwrap();
+            // A case that switched between output and error keeps one expectation only.
+            let other = dir.join(if produced_error { OUTPUT_FILE } else { ERROR_FILE });
+            if other.exists() {
+                std::fs::remove_file(other).unwrap();
+            }
             continue;
         }
         let want = std::fs::read_to_string(&expect_path).unwrap_or_default();
@@ -94,6 +119,43 @@ fn golden_cases() {
         dirs.len(),
         failures.join("\n")
     );
+}
+
+/// Known bugs: each `fixme/` case must still print something other than its
+/// (right) expectation. One that passes has been fixed: move it to `tests/golden/`.
+#[test]
+fn fixme_cases_still_fail() {
+    let fixme = root().join("golden").join(FIXME);
+    if !fixme.is_dir() {
+        return;
+    }
+    let mut problems = Vec::new();
+    for dir in case_dirs(&fixme) {
+        let name = case_name(&dir);
+        if !dir.join("BUG.md").is_file() {
+            problems.push(format!("{name}: no BUG.md saying what is wrong"));
+        }
+        let wants: Vec<PathBuf> = [OUTPUT_FILE, ERROR_FILE]
+            .iter()
+            .map(|f| dir.join(f))
+            .filter(|p| p.is_file())
+            .collect();
+        let [want_path] = wants.as_slice() else {
+            problems.push(format!(
+                "{name}: needs exactly one of {OUTPUT_FILE} and {ERROR_FILE} (the right answer)"
+            ));
+            continue;
+        };
+        let (got_path, got) = run_case(&dir);
+        let want = std::fs::read_to_string(want_path).unwrap();
+        if got_path == *want_path && got == want {
+            problems.push(format!(
+                "{name}: passes now, so the bug is fixed: move tests/golden/fixme/{name} to tests/golden/{name} \
+                 (and delete its BUG.md)"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 /// `map` with the embedded presets on events from the real analytics-python library

@@ -136,6 +136,7 @@ pub fn load(files: &[(String, String)], options: &LoadOptions<'_>) -> Result<Loa
             index: PosIndex::default(),
             root: Value::Null,
             problems: &mut problems,
+            suggested: Vec::new(),
         };
         let Some(config) = ctx.read() else { continue };
         settings.take(&mut ctx, config.settings, options);
@@ -197,6 +198,9 @@ struct FileCtx<'a> {
     /// The document as read, for the text of a scalar that a problem points into.
     root: Value,
     problems: &'a mut Vec<Diagnostic>,
+    /// `(pointer of the object, key suggested)` for each unknown key reported, so that the
+    /// missing key the typo stands for is not reported a second time.
+    suggested: Vec<(String, &'static str)>,
 }
 
 impl FileCtx<'_> {
@@ -220,21 +224,47 @@ impl FileCtx<'_> {
             );
             return None;
         }
+        if !value.is_object() {
+            // serde would read a list as the struct's fields in order ("field 0: expected u32").
+            self.error(
+                ErrorKind::Shape,
+                "",
+                None,
+                "",
+                format!(
+                    "a config file is a mapping of `version`, `settings` and `subscriptions`, not {}",
+                    kind_of(&value)
+                ),
+                Some("start with `version: 1` and a list of `subscriptions`".to_owned()),
+            );
+            return None;
+        }
         self.strip_unknown_keys(&mut value);
         let config: ConfigFile = match serde_path_to_error::deserialize(&value) {
             Ok(c) => c,
             Err(e) => {
                 let pointer = to_pointer(e.path());
+                let message = plain_words(&e.inner().to_string());
+                // `triger:` was reported with "did you mean `trigger`?"; "missing field `trigger`"
+                // would only say it again.
+                if self.suggested.iter().any(|(object, key)| {
+                    *object == pointer && message.strip_prefix("missing field ") == Some(&format!("`{key}`"))
+                }) {
+                    return None;
+                }
                 let subscription = subscription_name(&value, &pointer);
                 let field = field_of(&pointer);
-                let message = e.inner().to_string();
+                // `enabled: yes` is text in YAML 1.2.
+                let help = message
+                    .ends_with("expected a boolean")
+                    .then(|| "write `true` or `false`".to_owned());
                 self.error(
                     ErrorKind::Shape,
                     &pointer,
                     subscription.as_deref(),
                     &field,
                     message,
-                    None,
+                    help,
                 );
                 return None;
             }
@@ -269,12 +299,16 @@ impl FileCtx<'_> {
         }
     }
 
-    fn strip(&mut self, value: &mut Value, pointer: &str, known: &[&str], subscription: Option<&str>) {
+    fn strip(&mut self, value: &mut Value, pointer: &str, known: &[&'static str], subscription: Option<&str>) {
         let Value::Object(map) = value else { return };
         let unknown: Vec<String> = map.keys().filter(|k| !known.contains(&k.as_str())).cloned().collect();
         for key in unknown {
             map.remove(&key);
-            let help = did_you_mean(&key, known.iter().copied())
+            let suggestion = did_you_mean(&key, known.iter().copied());
+            if let Some(k) = suggestion {
+                self.suggested.push((pointer.to_owned(), k));
+            }
+            let help = suggestion
                 .map(|k| format!("did you mean `{k}`?"))
                 .or_else(|| Some(format!("known keys here: {}", known.join(", "))));
             let at = format!("{pointer}/{key}");
@@ -389,6 +423,36 @@ impl FileCtx<'_> {
             line: start.line,
             column: u32::try_from(column).unwrap_or(u32::MAX),
         }
+    }
+}
+
+/// serde's message for a value of the wrong type, without Rust's type names
+/// ("expected u32", "expected struct SettingsConfig").
+fn plain_words(message: &str) -> String {
+    // "expected a map" first: the replacements below end in "a mapping".
+    const WORDS: &[(&str, &str)] = &[
+        ("expected a map", "expected a mapping"),
+        ("expected u32", "expected a whole number"),
+        ("expected struct ConfigFile", "expected a mapping"),
+        ("expected struct SettingsConfig", "expected a mapping"),
+        ("expected struct SubscriptionConfig", "expected a mapping"),
+        ("expected a sequence", "expected a list"),
+        ("invalid type: map,", "invalid type: a mapping,"),
+        ("invalid type: sequence,", "invalid type: a list,"),
+    ];
+    WORDS
+        .iter()
+        .fold(message.to_owned(), |m, (rust, plain)| m.replace(rust, plain))
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "empty",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
     }
 }
 
@@ -593,7 +657,8 @@ fn compile_subscription(ctx: &mut FileCtx<'_>, i: usize, sub: SubscriptionConfig
                 Some(name),
                 Some("trigger"),
                 e.message.clone(),
-                e.help.clone(),
+                // The help is the expression rewritten; bare in parentheses it reads as part of the text.
+                e.help.as_ref().map(|fix| format!("did you mean `{fix}`?")),
             );
             None
         }
@@ -662,6 +727,7 @@ fn compile_mapping(
             merged.insert(key.clone(), value.clone());
         }
     }
+    let defaults = action.default_mapping();
     for field in fields.iter().filter(|f| f.required && !merged.contains_key(f.name)) {
         ok = false;
         let why = if sub.use_defaults {
@@ -669,23 +735,29 @@ fn compile_mapping(
         } else {
             "`use_defaults: false` and the mapping does not set it"
         };
+        // The action's own default is the best example; `$.<field>` for fields without one.
+        let example = defaults
+            .get(field.name)
+            .map_or_else(|| format!("{{\"@path\": \"$.{}\"}}", field.name), Value::to_string);
+        let pointer = format!("{base}/mapping/{}", field.name);
+        let pointer = if ctx.index.contains(&pointer) {
+            pointer
+        } else {
+            format!("{base}/mapping")
+        };
         ctx.error(
             ErrorKind::RequiredField,
-            &format!("{base}/mapping"),
+            &pointer,
             Some(name),
             &format!("mapping.{}", field.name),
             format!("{} requires `{}`, but {why}", action.name(), field.name),
-            Some(format!(
-                "map `{}`, e.g. {{\"@path\": \"$.{}\"}}",
-                field.name, field.name
-            )),
+            Some(format!("map `{}`, e.g. {}: {example}", field.name, field.name)),
         );
     }
-    if !ok {
-        return None;
-    }
+    // Compiled even when a field is wrong, so that every problem of the mapping is reported at once.
     let source = Value::Object(merged);
     match Mapping::compile(&source) {
+        Ok(_) if !ok => None,
         Ok(mapping) => {
             for w in mapping.warnings() {
                 report_mapping_problem(ctx, base, name, sub, w, Severity::Warning);
@@ -797,6 +869,48 @@ mod tests {
         assert_eq!(problems(&quoted)[0].len, "trackEvnt".len() + 2);
     }
 
+    /// The diagnostics as printed.
+    fn messages(text: &str) -> Vec<String> {
+        problems(text).iter().map(ToString::to_string).collect()
+    }
+
+    const SUB: &str = "version: 1\nsubscriptions:\n  - name: S\n    trigger: 'type = \"identify\"'\n";
+
+    #[test]
+    fn a_misspelled_key_is_reported_once() {
+        let got =
+            messages("version: 1\nsubscriptions:\n  - name: S\n    triger: 'type = \"track\"'\n    action: addTag\n");
+        assert_eq!(
+            got,
+            vec!["c.yaml:4:5: error: subscription \"S\", unknown key `triger` (did you mean `trigger`?)"]
+        );
+    }
+
+    #[test]
+    fn every_problem_of_a_mapping_is_reported() {
+        let got = messages(&format!(
+            "{SUB}    action: addTag\n    mapping:\n      emial: x\n      tag: {{ \"@pth\": \"$.x\" }}\n"
+        ));
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].contains("field mapping.emial: addTag has no field `emial`"),
+            "{got:?}"
+        );
+        assert!(got[1].contains("unknown directive \"@pth\""), "{got:?}");
+    }
+
+    #[test]
+    fn a_required_field_gets_its_default_as_example() {
+        let got = messages(&format!("{SUB}    action: addTag\n    mapping:\n      tag: null\n"));
+        assert_eq!(
+            got,
+            vec![
+                "c.yaml:7:12: error: subscription \"S\", field mapping.tag: addTag requires `tag`, but its mapping is set \
+                 to null (map `tag`, e.g. tag: {\"@path\":\"$.traits.tag\"})"
+            ]
+        );
+    }
+
     #[test]
     fn directives_that_always_fail_are_warnings() {
         let text = "version: 1\nsubscriptions:\n  - name: A\n    trigger: 'type = \"track\"'\n    action: addTag\n    \
@@ -806,6 +920,40 @@ mod tests {
         assert_eq!(p[0].severity, Severity::Warning);
         assert_eq!(p[0].field.as_deref(), Some("mapping.tag.@if"));
         assert_eq!(p[0].pos.line, 8);
+    }
+
+    #[test]
+    fn shape_errors_name_no_rust_types() {
+        let got = messages("- a\n- b\n");
+        assert_eq!(
+            got,
+            vec![
+                "c.yaml:1:1: error: a config file is a mapping of `version`, `settings` and `subscriptions`, not a \
+                 list (start with `version: 1` and a list of `subscriptions`)"
+            ]
+        );
+        assert_eq!(
+            messages("version: \"1\"\n"),
+            vec!["c.yaml:1:10: error: field version: invalid type: string \"1\", expected a whole number"]
+        );
+        assert_eq!(
+            messages("version: 1\nsettings: null\nsubscriptions: {}\n"),
+            vec!["c.yaml:2:11: error: field settings: invalid type: null, expected a mapping"]
+        );
+        assert_eq!(
+            messages("version: 1\nsubscriptions: {}\n"),
+            vec!["c.yaml:2:16: error: field subscriptions: invalid type: a mapping, expected a list"]
+        );
+    }
+
+    #[test]
+    fn yes_is_not_a_boolean() {
+        let got = messages(&format!("{SUB}    action: addTag\n    enabled: yes\n"));
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0].ends_with("expected a boolean (write `true` or `false`)"),
+            "{got:?}"
+        );
     }
 
     #[test]

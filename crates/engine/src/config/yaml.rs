@@ -81,11 +81,14 @@ pub fn parse(text: &str) -> Result<(Value, PosIndex), YamlError> {
     let mut options = serde_saphyr::Options::default();
     options.with_snippet = false;
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
+    // YAML 1.2 booleans only. With YAML 1.1's, `y`, `n`, `yes`, `no`, `on` and `off` are
+    // booleans: a mapping field `y:` would be sent as "true", `country: NO` as false.
+    options.strict_booleans = true;
     let root: Option<Spanned<Node>> = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         let pos = e.location().map(pos_of).unwrap_or(Pos { line: 1, column: 1 });
         YamlError {
             pos,
-            message: tidy_message(&e.to_string()),
+            message: message_of(&e),
         }
     })?;
     let mut index = PosIndex::default();
@@ -106,6 +109,38 @@ fn pos_of(loc: serde_saphyr::Location) -> Pos {
     Pos {
         line: clamp(loc.line()),
         column: clamp(loc.column()),
+    }
+}
+
+/// The parser's error in words for someone editing a config (serde-saphyr's are for the
+/// programmer calling it: "set DuplicateKeyPolicy in Options", "budget breached: Nodes").
+fn message_of(e: &serde_saphyr::Error) -> String {
+    use serde_saphyr::Error as E;
+    match e.without_snippet() {
+        E::DuplicateMappingKey { key: Some(key), .. } => format!("the key `{key}` is written twice in this mapping"),
+        E::DuplicateMappingKey { key: None, .. } => "a key is written twice in this mapping".to_owned(),
+        E::MultipleDocuments { .. } => {
+            "the file holds several YAML documents (`---`); a config file holds one".to_owned()
+        }
+        E::UnknownAnchor { .. } => "this alias (`*name`) names no anchor (`&name`) defined before it".to_owned(),
+        E::Budget { .. }
+        | E::AliasReplayLimitExceeded { .. }
+        | E::AliasExpansionLimitExceeded { .. }
+        | E::AliasReplayCounterOverflow { .. }
+        | E::AliasReplayStackDepthExceeded { .. } => {
+            "the document is too large or too deeply nested once its aliases are expanded".to_owned()
+        }
+        other => {
+            let message = tidy_message(&other.to_string());
+            // A breach met while aliases are replayed comes back as a plain message.
+            if message.starts_with("budget breached") {
+                "the document is too large or too deeply nested once its aliases are expanded".to_owned()
+            } else if message.starts_with("tabs disallowed") {
+                format!("{message}: YAML indents with spaces only")
+            } else {
+                message
+            }
+        }
     }
 }
 
@@ -330,6 +365,30 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(err.pos.line, 6);
+    }
+
+    #[test]
+    fn only_true_and_false_are_booleans() {
+        let (v, _) = parse("y: 1\nn: NO\non: off\nyes: [y, n, True, false]\n").unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"y": 1, "n": "NO", "on": "off", "yes": ["y", "n", true, false]})
+        );
+    }
+
+    #[test]
+    fn messages_speak_to_the_config_author() {
+        let message = |text: &str| parse(text).err().unwrap().message;
+        assert_eq!(message("a: 1\na: 2\n"), "the key `a` is written twice in this mapping");
+        assert_eq!(
+            message("a: *nowhere\n"),
+            "this alias (`*name`) names no anchor (`&name`) defined before it"
+        );
+        assert!(message("a:\n\t- 1\n").ends_with("YAML indents with spaces only"));
+        assert_eq!(
+            message("a: 1\n---\nb: 2\n"),
+            "the file holds several YAML documents (`---`); a config file holds one"
+        );
     }
 
     #[test]

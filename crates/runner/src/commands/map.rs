@@ -340,17 +340,21 @@ fn explain_record(
             continue;
         }
         for (field, source) in &sub.mapping_source {
-            let value = encharge_engine::mapping::Mapping::compile(source)
-                .ok()
-                .map(|m| m.eval(&event))
-                .map_or_else(
-                    || "?".to_owned(),
-                    |r| match r {
-                        Ok(Some(v)) => short(&v, 60),
-                        Ok(None) => "(not set)".to_owned(),
-                        Err(e) => format!("(fails: {})", e.message),
-                    },
-                );
+            // Each field as compiled with the whole mapping: compiling a field's source on its
+            // own would read a raw string at the root as mapping-kit does, spread into an object.
+            let compiled = sub
+                .mapping
+                .fields()
+                .and_then(|mut fields| fields.find(|(name, _)| name == field))
+                .map(|(_, m)| m);
+            let value = compiled.map(|m| m.eval(&event)).map_or_else(
+                || "?".to_owned(),
+                |r| match r {
+                    Ok(Some(v)) => short(&v, 60),
+                    Ok(None) => "(not set)".to_owned(),
+                    Err(e) => format!("(fails: {})", e.message),
+                },
+            );
             writeln!(out, "      {field:<18} = {value:<40} from {}", short(source, 80))?;
         }
         match encharge_engine::run_action(sub.action, &sub.mapping, &event, &destination.settings) {
@@ -377,4 +381,37 @@ fn short(v: &Value, max: usize) -> String {
     }
     let cut: String = s.chars().take(max - 1).collect();
     format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use encharge_engine::config::{LoadOptions, load};
+
+    fn explain(config: &str, events: &str) -> String {
+        let files = vec![("c.yaml".to_owned(), config.to_owned())];
+        let loaded = load(
+            &files,
+            &LoadOptions {
+                env: &|_| None,
+                require_api_key: false,
+            },
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        explain_events(&loaded.destination, events.as_bytes(), &mut out, None).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn explain_shows_raw_fields_as_written() {
+        let got = explain(
+            "version: 1\nsubscriptions:\n  - name: Tag\n    trigger: 'type = \"identify\"'\n    action: addTag\n    \
+             mapping:\n      tag: trial-user\n",
+            "{\"type\": \"identify\", \"userId\": \"u1\"}\n",
+        );
+        assert!(got.contains("tag                = \"trial-user\""), "{got}");
+        assert!(got.contains("userId             = \"u1\""), "{got}");
+        assert!(got.contains("email              = (not set)"), "{got}");
+    }
 }
