@@ -57,8 +57,14 @@ enum Command {
     ///   {"mapping": M, "event": E}                             -> {"output": V}
     ///   {"action": A, "mapping": M|null, "event": E, "settings": {"apiKey": K}}
     ///                                                          -> {"requests": [...]}
+    /// An action's mapping is the whole mapping (null: the action's defaults);
+    /// unlike a config file, it is not merged with the defaults.
     /// Any failure gives {"error": {"kind", "message"}} for that line alone. An
     /// "id" member is copied to the result.
+    #[command(
+        verbatim_doc_comment,
+        after_help = "Example:\n  echo '{\"id\": 1, \"trigger\": \"type = \\\"track\\\"\", \"event\": {\"type\": \"track\"}}' | encharge-actions eval"
+    )]
     Eval {
         /// Files of NDJSON requests; `-` or none reads stdin.
         #[arg(value_name = "FILES")]
