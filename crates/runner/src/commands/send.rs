@@ -7,6 +7,7 @@
 //! over finishes or is dead-lettered (a second Ctrl-C cuts requests in flight
 //! off too), and the summary says where reading stopped.
 
+use crate::delivery::{Names, jobs_from_planned};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -410,9 +411,6 @@ fn read_all(
     reading.complete.store(true, Ordering::SeqCst);
 }
 
-/// Subscription name → (name, action name), shared by every job instead of copied into each.
-type Names = HashMap<String, (Arc<str>, Arc<str>)>;
-
 fn plan_jobs<'d>(
     destination: &'d Destination,
     event: Value,
@@ -438,37 +436,14 @@ fn plan_jobs<'d>(
         event: serde_json::to_string(&event).ok().map(String::into_boxed_str),
     });
     drop(event);
-    let mut jobs = Vec::with_capacity(planned.len());
-    for p in planned.drain(..) {
-        let name = &p.subscription.name;
-        let (subscription, action) = match names.get(name) {
-            Some((n, a)) => (Arc::clone(n), Arc::clone(a)),
-            None => {
-                let n: Arc<str> = Arc::from(name.as_str());
-                let a: Arc<str> = Arc::from(p.subscription.action.name());
-                names.insert(name.clone(), (Arc::clone(&n), Arc::clone(&a)));
-                (n, a)
-            }
-        };
-        match p.result {
-            Ok(requests) => {
-                for r in &requests {
-                    match Request::from_planned(r) {
-                        Ok(request) => jobs.push(Job {
-                            request,
-                            key: key.clone(),
-                            subscription: Arc::clone(&subscription),
-                            action: Arc::clone(&action),
-                            origin: Arc::clone(&origin),
-                        }),
-                        Err(e) => invalid(stats, file, line, Some(&subscription), &e.to_string()),
-                    }
-                }
-            }
-            Err(e) => invalid(stats, file, line, Some(&subscription), &e.to_string()),
-        }
-    }
-    jobs
+    jobs_from_planned(
+        planned,
+        names,
+        &key,
+        &origin,
+        |_| {},
+        |subscription, message| invalid(stats, file, line, subscription, message),
+    )
 }
 
 fn replay_job(value: Value, file: &Arc<str>, line: u64, stats: &Stats) -> Vec<Job> {

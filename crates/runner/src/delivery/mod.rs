@@ -157,6 +157,57 @@ fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), Error> {
     Ok((n, v))
 }
 
+/// Subscription and action names shared by the jobs of a run: one allocation per subscription.
+pub type Names = std::collections::HashMap<String, (Arc<str>, Arc<str>)>;
+
+/// Turns what one event planned into delivery jobs (`send` and `serve` alike).
+///
+/// `matched` hears of each matching subscription; `invalid(subscription, message)` of each
+/// one that has nothing valid to send.
+pub fn jobs_from_planned(
+    planned: &mut Vec<encharge_engine::Planned<'_>>,
+    names: &mut Names,
+    key: &OrderKey,
+    origin: &Arc<Origin>,
+    mut matched: impl FnMut(&str),
+    mut invalid: impl FnMut(Option<&Arc<str>>, &str),
+) -> Vec<Job> {
+    let mut jobs = Vec::with_capacity(planned.len());
+    for p in planned.drain(..) {
+        let name = &p.subscription.name;
+        matched(name);
+        let (subscription, action) = match names.get(name) {
+            Some((n, a)) => (Arc::clone(n), Arc::clone(a)),
+            None => {
+                let n: Arc<str> = Arc::from(name.as_str());
+                let a: Arc<str> = Arc::from(p.subscription.action.name());
+                names.insert(name.clone(), (Arc::clone(&n), Arc::clone(&a)));
+                (n, a)
+            }
+        };
+        let requests = match p.result {
+            Ok(requests) => requests,
+            Err(e) => {
+                invalid(Some(&subscription), &e.to_string());
+                continue;
+            }
+        };
+        for r in &requests {
+            match Request::from_planned(r) {
+                Ok(request) => jobs.push(Job {
+                    request,
+                    key: key.clone(),
+                    subscription: Arc::clone(&subscription),
+                    action: Arc::clone(&action),
+                    origin: Arc::clone(origin),
+                }),
+                Err(e) => invalid(Some(&subscription), &e.to_string()),
+            }
+        }
+    }
+    jobs
+}
+
 /// Where a job's event came from; shared by the requests planned from one event.
 #[derive(Debug, Default)]
 pub struct Origin {

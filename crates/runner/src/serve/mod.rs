@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod queue;
 
+use crate::delivery::{Names, jobs_from_planned};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,7 +40,7 @@ use crate::delivery::client::{self, ClientOptions};
 use crate::delivery::deadletter::{DeadLetters, Reason};
 use crate::delivery::order::order_key;
 use crate::delivery::retry::{Backoff, RetryPolicy};
-use crate::delivery::{Delivery, DeliveryOptions, Job, OnDone, Origin, Outcome, Request, Stats, dead_letter_unsent};
+use crate::delivery::{Delivery, DeliveryOptions, Job, OnDone, Origin, Outcome, Stats, dead_letter_unsent};
 use crate::report::print_diagnostics;
 use ingest::Refusal;
 use metrics::Metrics;
@@ -450,7 +451,7 @@ impl Planner {
         handle: &tokio::runtime::Handle,
         mut stop: watch::Receiver<bool>,
     ) {
-        let mut names: HashMap<String, (Arc<str>, Arc<str>)> = HashMap::new();
+        let mut names = Names::new();
         let mut files: HashMap<u64, Arc<str>> = HashMap::new();
         let mut version: Option<Arc<Destination>> = None;
         loop {
@@ -520,7 +521,7 @@ impl Planner {
         entry: &queue::Entry,
         file: &Arc<str>,
         planned: &mut Vec<Planned<'d>>,
-        names: &mut HashMap<String, (Arc<str>, Arc<str>)>,
+        names: &mut Names,
     ) -> Vec<Job> {
         self.stats.events.fetch_add(1, Ordering::Relaxed);
         let event: Value = match serde_json::from_slice(&entry.text) {
@@ -544,38 +545,14 @@ impl Planner {
             line: Some(entry.line),
             event: String::from_utf8(entry.text.clone()).ok().map(String::into_boxed_str),
         });
-        let mut jobs = Vec::with_capacity(planned.len());
-        for p in planned.drain(..) {
-            let name = &p.subscription.name;
-            self.metrics.matched(name);
-            let (subscription, action) = match names.get(name) {
-                Some((n, a)) => (Arc::clone(n), Arc::clone(a)),
-                None => {
-                    let n: Arc<str> = Arc::from(name.as_str());
-                    let a: Arc<str> = Arc::from(p.subscription.action.name());
-                    names.insert(name.clone(), (Arc::clone(&n), Arc::clone(&a)));
-                    (n, a)
-                }
-            };
-            match p.result {
-                Ok(requests) => {
-                    for r in &requests {
-                        match Request::from_planned(r) {
-                            Ok(request) => jobs.push(Job {
-                                request,
-                                key: key.clone(),
-                                subscription: Arc::clone(&subscription),
-                                action: Arc::clone(&action),
-                                origin: Arc::clone(&origin),
-                            }),
-                            Err(e) => self.invalid(file, entry.line, Some(&subscription), &e.to_string()),
-                        }
-                    }
-                }
-                Err(e) => self.invalid(file, entry.line, Some(&subscription), &e.to_string()),
-            }
-        }
-        jobs
+        jobs_from_planned(
+            planned,
+            names,
+            &key,
+            &origin,
+            |name| self.metrics.matched(name),
+            |subscription, message| self.invalid(file, entry.line, subscription.map(|s| &**s), message),
+        )
     }
 
     fn invalid(&self, file: &str, line: u64, subscription: Option<&str>, message: &str) {
