@@ -161,6 +161,15 @@ impl Cx<'_> {
             }
             ValidationErrorKind::Required { property } => {
                 let name = property.as_str().unwrap_or_default();
+                // `triger:` is reported as an unknown key with "did you mean `trigger`?";
+                // saying that `trigger` is missing too would only repeat it.
+                let misspelled = instance.as_object().is_some_and(|o| {
+                    o.keys()
+                        .any(|k| k != name && encharge_engine::did_you_mean(k, [name]).is_some())
+                });
+                if misspelled {
+                    return;
+                }
                 out.push((
                     pointer.clone(),
                     self.at(&pointer, format!("the key `{name}` is missing"), None),
