@@ -126,6 +126,18 @@ pub const DIRECTIVES: &[DirectiveSpec] = &[
             opt("value", true, Check::DirOrStr, "The string to replace in."),
             opt("ignorecase", false, Check::Bool, "Match regardless of case."),
             opt("global", false, Check::Bool, "Replace every match, not only the first."),
+            opt(
+                "pattern2",
+                false,
+                Check::DirOrRaw,
+                "A second text to find, replaced after the first (at most 10 characters).",
+            ),
+            opt(
+                "replacement2",
+                false,
+                Check::DirOrRaw,
+                "What to put instead of `pattern2` (at most 10 characters).",
+            ),
         ]),
     },
     DirectiveSpec {
@@ -156,6 +168,12 @@ pub const DIRECTIVES: &[DirectiveSpec] = &[
         takes: Takes::Options(&[
             opt("separator", false, Check::Str, "What joins the keys (default \".\")."),
             opt("value", true, Check::DirOrRaw, "The object to flatten."),
+            opt(
+                "omitArrays",
+                false,
+                Check::DirOrRaw,
+                "Keep arrays whole instead of flattening them with indexes.",
+            ),
         ]),
     },
     DirectiveSpec {
