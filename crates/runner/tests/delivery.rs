@@ -52,35 +52,22 @@ fn workdir(name: &str) -> Workdir {
     Workdir(dir)
 }
 
+/// The embedded presets with their URLs pointed at the server.
+fn presets_at(server: &FakeEncharge) -> String {
+    encharge_runner::config::PRESETS.replace(
+        "  api_key: ${ENCHARGE_API_KEY}\n",
+        &format!(
+            "  api_key: ${{ENCHARGE_API_KEY}}\n  ingest_url: {}\n  api_url: {}\n",
+            server.ingest_url(),
+            server.url()
+        ),
+    )
+}
+
 /// Segment's five presets, pointed at the server; the key comes from the environment.
 fn config(dir: &Path, server: &FakeEncharge) -> PathBuf {
     let path = dir.join("config.yaml");
-    let text = format!(
-        r#"version: 1
-settings:
-  api_key: ${{ENCHARGE_API_KEY}}
-  ingest_url: {}
-  api_url: {}
-subscriptions:
-  - name: Track Event
-    trigger: 'type = "track"'
-    action: trackEvent
-  - name: Identify User
-    trigger: 'type = "identify"'
-    action: identifyUser
-  - name: Track Page View
-    trigger: 'type = "page"'
-    action: trackPageView
-  - name: Alias User
-    trigger: 'type = "alias"'
-    action: aliasUser
-  - name: Create or Update Object
-    trigger: 'type = "group"'
-    action: createUpdateObject
-"#,
-        server.ingest_url(),
-        server.url()
-    );
+    let text = presets_at(server);
     std::fs::write(&path, text).unwrap();
     path
 }

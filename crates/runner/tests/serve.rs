@@ -30,33 +30,20 @@ fn workdir(name: &str) -> PathBuf {
     dir
 }
 
-fn config_text(server: &FakeEncharge, extra: &str) -> String {
-    format!(
-        r#"version: 1
-settings:
-  api_key: ${{ENCHARGE_API_KEY}}
-  ingest_url: {}
-  api_url: {}
-subscriptions:
-  - name: Track Event
-    trigger: 'type = "track"'
-    action: trackEvent
-  - name: Identify User
-    trigger: 'type = "identify"'
-    action: identifyUser
-  - name: Track Page View
-    trigger: 'type = "page"'
-    action: trackPageView
-  - name: Alias User
-    trigger: 'type = "alias"'
-    action: aliasUser
-  - name: Create or Update Object
-    trigger: 'type = "group"'
-    action: createUpdateObject
-{extra}"#,
-        server.ingest_url(),
-        server.url()
+/// The embedded presets with their URLs pointed at the server.
+fn presets_at(server: &FakeEncharge) -> String {
+    encharge_runner::config::PRESETS.replace(
+        "  api_key: ${ENCHARGE_API_KEY}\n",
+        &format!(
+            "  api_key: ${{ENCHARGE_API_KEY}}\n  ingest_url: {}\n  api_url: {}\n",
+            server.ingest_url(),
+            server.url()
+        ),
     )
+}
+
+fn config_text(server: &FakeEncharge, extra: &str) -> String {
+    format!("{}{extra}", presets_at(server))
 }
 
 /// A running `serve`; killed when dropped.
