@@ -252,6 +252,17 @@ struct ServeArgs {
     /// After SIGTERM, how long delivery may go on before the process exits (the rest stays queued).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     shutdown_grace: Duration,
+    /// The queue's files on disk at most (e.g. 500MB, 10GiB). Beyond it, clients get 503 and retry
+    /// later, while delivery catches up.
+    #[arg(long, value_name = "SIZE", default_value = "10GiB", value_parser = size)]
+    max_queue_bytes: u64,
+    /// An event whose messageId was seen within this time is not delivered again (0s: off).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = duration)]
+    dedupe_window: Duration,
+    /// messageIds remembered for --dedupe-window at most (about 64 bytes of memory each);
+    /// the oldest are forgotten first.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    dedupe_max_ids: usize,
     /// Keep delivered queue segments in DATA_DIR/queue/delivered/ (for audits and tests).
     #[arg(long)]
     keep_delivered: bool,
@@ -269,6 +280,33 @@ struct AccountArgs {
 
 fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 500ms, 30s, 5m)"))
+}
+
+/// A size in bytes: a number with an optional unit (B, KB, MB, GB, TB or KiB, MiB, GiB, TiB).
+fn size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 500MB, 10GiB)"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} (use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)"
+            ));
+        }
+    };
+    number.checked_mul(factor).ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// The output of `validate`.
@@ -309,6 +347,9 @@ fn main() -> ExitCode {
             read_timeout: a.read_timeout,
             reload_interval: a.reload_interval,
             shutdown_grace: a.shutdown_grace,
+            max_queue_bytes: a.max_queue_bytes,
+            dedupe_window: a.dedupe_window,
+            dedupe_max_ids: a.dedupe_max_ids,
             keep_delivered: a.keep_delivered,
         }),
         Command::CheckAuth(a) => commands::account::check_auth(a.config.as_deref(), a.timeout),

@@ -553,3 +553,117 @@ fn sigterm_stops_cleanly() {
             .any(|r| String::from_utf8_lossy(&r.body).contains("Term"))
     );
 }
+
+/// Stops `serve` with SIGTERM and waits for it to exit.
+fn terminate(serve: &mut Serve) {
+    let pid = serve.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    for _ in 0..1200 {
+        if let Some(status) = serve.child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("serve did not stop within 60 s of SIGTERM");
+}
+
+#[test]
+fn a_repeated_message_id_is_delivered_once_even_after_a_restart() {
+    let dir = workdir("dedupe");
+    let server = FakeEncharge::start(Faults::default()).unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, config_text(&server, "")).unwrap();
+    let port = free_port();
+    let batch = |ids: &[&str]| {
+        let events: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({"type": "track", "event": "Once", "userId": "u-dedupe", "messageId": id, "properties": {"id": id}}))
+            .collect();
+        json!({"batch": events})
+    };
+    let sent_ids = |server: &FakeEncharge| -> Vec<String> {
+        let mut ids: Vec<String> = server
+            .delivered()
+            .iter()
+            .filter_map(|r| r.json())
+            .filter_map(|b| b["properties"]["id"].as_str().map(str::to_owned))
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut serve = start(&dir, &config, port, &[]);
+    assert_eq!(post_json(serve.addr, "/v1/batch", &batch(&["m1", "m2", "m3"])).0, 200);
+    // A client that never saw the answer sends the batch again, and one id a third time.
+    assert_eq!(post_json(serve.addr, "/v1/batch", &batch(&["m1", "m2", "m3"])).0, 200);
+    assert_eq!(post_json(serve.addr, "/v1/track", &batch(&["m2"])["batch"][0]).0, 200);
+    wait_for(&serve, "the duplicates to be counted", || {
+        metric(serve.addr, "encharge_duplicates_total") == Some(4.0)
+            && metric(serve.addr, "encharge_queue_depth") == Some(0.0)
+    });
+    assert_eq!(sent_ids(&server), ["m1", "m2", "m3"]);
+
+    // After a restart the ids are still known; a new one goes through.
+    terminate(&mut serve);
+    let serve = start(&dir, &config, port, &[]);
+    assert_eq!(post_json(serve.addr, "/v1/batch", &batch(&["m3", "m4"])).0, 200);
+    wait_for(&serve, "the new event and the duplicate", || {
+        metric(serve.addr, "encharge_duplicates_total") == Some(1.0)
+            && metric(serve.addr, "encharge_queue_depth") == Some(0.0)
+            && server.delivered().len() == 4
+    });
+    assert_eq!(sent_ids(&server), ["m1", "m2", "m3", "m4"]);
+}
+
+#[test]
+fn a_full_queue_answers_503_until_delivery_makes_room() {
+    let dir = workdir("full");
+    // A slow Encharge: the queue fills faster than it drains.
+    let server = FakeEncharge::start(Faults {
+        latency: Duration::from_secs(2),
+        ..Faults::default()
+    })
+    .unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, config_text(&server, "")).unwrap();
+    let serve = start(
+        &dir,
+        &config,
+        free_port(),
+        &["--max-queue-bytes", "1MiB", "--concurrency", "2"],
+    );
+    let padding = "x".repeat(900);
+    let mut accepted = 0;
+    let mut refusal = None;
+    for b in 0..40 {
+        let events: Vec<Value> = (0..100)
+            .map(|i| json!({"type": "track", "event": "Full", "userId": format!("u-{i}"), "messageId": format!("full-{b}-{i}"), "properties": {"pad": padding}}))
+            .collect();
+        match post_json(serve.addr, "/v1/batch", &json!({"batch": events})) {
+            (200, _) => accepted += 100,
+            (status, body) => {
+                refusal = Some((status, body));
+                break;
+            }
+        }
+    }
+    let (status, body) = refusal.expect("a 503 once the queue held 1 MiB");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("the queue is full"), "{body}");
+    assert!(
+        (500..=1100).contains(&accepted),
+        "accepted {accepted} events of ~1 KB under a 1 MiB cap"
+    );
+    assert!(metric(serve.addr, "encharge_queue_full_refusals_total").is_some_and(|n| n >= 100.0));
+    assert!(metric(serve.addr, "encharge_queue_bytes").is_some_and(|n| n <= 1_048_576.0));
+    // Encharge speeds up: delivery drains the queue, its files go, and events are taken again.
+    server.set_faults(Faults::default());
+    wait_for(&serve, "the queue to drain", || {
+        metric(serve.addr, "encharge_queue_depth") == Some(0.0)
+    });
+    let more = json!({"type": "track", "event": "Full", "userId": "u-after", "messageId": "full-after"});
+    assert_eq!(post_json(serve.addr, "/v1/track", &more).0, 200);
+    wait_for(&serve, "every accepted event to arrive", || {
+        server.delivered().len() == accepted + 1
+    });
+}

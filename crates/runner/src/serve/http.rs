@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use super::App;
 use super::ingest::{self, Refusal};
+use super::queue::AppendError;
 
 /// Serves one client connection (keep-alive, HTTP/1.1) until it closes, or
 /// until `shutdown` fires and the request in progress is answered.
@@ -110,7 +111,7 @@ async fn handle(
                 }
             }
             "/metrics" => {
-                let text = app.metrics.render(&app.stats, &app.queue);
+                let text = app.metrics.render(&app.stats, app.queue.stats());
                 answer(&app, 200, "text/plain; version=0.0.4", text)
             }
             _ => json_answer(&app, 404, &json!({"success": false, "message": "not found"})),
@@ -244,13 +245,23 @@ async fn ingest_request(
         );
     }
     let count = events.types.len() as u64;
-    if let Err(e) = app.appender.append(events.lines, count).await {
-        tracing::error!(error = %e, "Cannot queue events.");
-        return json_answer(
-            app,
-            503,
-            &json!({"success": false, "message": "the events could not be stored; retry"}),
-        );
+    if let Err(e) = app.queue.append(events.lines, count).await {
+        let message = match e {
+            AppendError::Full { .. } => {
+                tracing::warn!(error = %e, "Queue full: refusing events until delivery catches up.");
+                "the queue is full while delivery catches up; retry later"
+            }
+            AppendError::Io(_) | AppendError::Closed => {
+                tracing::error!(error = %e, "Cannot queue events.");
+                "the events could not be stored; retry later"
+            }
+        };
+        app.metrics.rejected("not_stored", count);
+        let mut response = json_answer(app, 503, &json!({"success": false, "message": message}));
+        response
+            .headers_mut()
+            .insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("5"));
+        return response;
     }
     let mut by_type: HashMap<&str, u64> = HashMap::new();
     for t in &events.types {

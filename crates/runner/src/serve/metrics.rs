@@ -35,6 +35,8 @@ pub struct Metrics {
     pub reload_failures: AtomicU64,
     /// Events that could not be planned (bad event, mapping failure).
     pub invalid: AtomicU64,
+    /// Events not delivered because their `messageId` was seen within the window.
+    pub duplicates: AtomicU64,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K, n: u64) {
@@ -187,6 +189,16 @@ impl Metrics {
                 queue.syncs.load(Ordering::Relaxed),
             ),
             (
+                "encharge_queue_full_refusals_total",
+                "Events refused (503) because the queue held its maximum size.",
+                queue.refused_full.load(Ordering::Relaxed),
+            ),
+            (
+                "encharge_duplicates_total",
+                "Events not delivered: their messageId was seen within the duplicate window.",
+                self.duplicates.load(Ordering::Relaxed),
+            ),
+            (
                 "encharge_config_reloads_total",
                 "Config reloads that took effect.",
                 self.reloads.load(Ordering::Relaxed),
@@ -213,6 +225,13 @@ impl Metrics {
             "Events accepted and not yet delivered or dead-lettered.",
         );
         let _ = writeln!(out, "encharge_queue_depth {depth}");
+        head(
+            &mut out,
+            "encharge_queue_bytes",
+            "gauge",
+            "Bytes of the queue's files on disk.",
+        );
+        let _ = writeln!(out, "encharge_queue_bytes {}", queue.bytes.load(Ordering::Relaxed));
         let (buckets, sum) = *self.latency.lock().unwrap_or_else(PoisonError::into_inner);
         let name = "encharge_delivery_latency_seconds";
         head(

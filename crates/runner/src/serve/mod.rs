@@ -12,6 +12,7 @@
 //! (or Ctrl-C) stops accepting, lets the requests being answered finish, and
 //! gives delivery a grace period; what is still undelivered stays in the queue.
 
+mod dedupe;
 mod http;
 pub mod ingest;
 pub mod metrics;
@@ -19,11 +20,11 @@ mod planner;
 pub mod queue;
 mod reload;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use encharge_engine::Destination;
@@ -35,9 +36,10 @@ use crate::delivery::deadletter::DeadLetters;
 use crate::delivery::retry::{Backoff, RetryPolicy};
 use crate::delivery::{Delivery, DeliveryOptions, Job, OnDone, Outcome, Stats};
 use crate::report::print_diagnostics;
+use dedupe::Dedupe;
 use metrics::Metrics;
 use planner::{Pending, Planner, ended};
-use queue::{Queue, QueueStats};
+use queue::{EventQueue, LogQueue};
 
 /// Options of `serve`.
 #[derive(Debug, Clone)]
@@ -68,6 +70,12 @@ pub struct ServeOptions {
     pub reload_interval: Duration,
     /// After SIGTERM, how long delivery may go on before the process exits.
     pub shutdown_grace: Duration,
+    /// The queue's files on disk at most, in bytes; beyond it, requests get 503.
+    pub max_queue_bytes: u64,
+    /// A `messageId` seen again within this time is not delivered again (zero: off).
+    pub dedupe_window: Duration,
+    /// Ids remembered for duplicate detection at most; the oldest are forgotten first.
+    pub dedupe_max_ids: usize,
     /// Keep delivered queue segments (in `DATA_DIR/queue/delivered/`) instead of deleting them.
     pub keep_delivered: bool,
 }
@@ -88,6 +96,9 @@ impl Default for ServeOptions {
             read_timeout: Duration::from_secs(10),
             reload_interval: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(10),
+            max_queue_bytes: 10 * 1024 * 1024 * 1024,
+            dedupe_window: Duration::from_secs(24 * 3600),
+            dedupe_max_ids: 1_000_000,
             keep_delivered: false,
         }
     }
@@ -130,10 +141,9 @@ pub fn run(options: &ServeOptions) -> u8 {
 
 struct App {
     write_keys: HashSet<String>,
-    appender: queue::Appender,
+    queue: Arc<dyn EventQueue>,
     metrics: Arc<Metrics>,
     stats: Arc<Stats>,
-    queue: Arc<QueueStats>,
     stopping: AtomicBool,
     key_rejected: AtomicBool,
 }
@@ -145,16 +155,18 @@ async fn serve(
     destination: Destination,
 ) -> u8 {
     let api_key = crate::api_key(&destination.settings).to_owned();
-    let queue = match Queue::open(&options.data_dir.join("queue"), options.keep_delivered) {
-        Ok(q) => q,
+    let log = match LogQueue::open(
+        &options.data_dir.join("queue"),
+        options.max_queue_bytes,
+        options.keep_delivered,
+    ) {
+        Ok(q) => Arc::new(q),
         Err(e) => {
             eprintln!("error: cannot open the queue in {}: {e}", options.data_dir.display());
             return USAGE;
         }
     };
-    let Some(appender) = queue.appender() else {
-        return FAILED;
-    };
+    let queue: Arc<dyn EventQueue> = Arc::clone(&log) as Arc<dyn EventQueue>;
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -176,11 +188,10 @@ async fn serve(
     let metrics = Arc::new(Metrics::default());
     let stats = Arc::new(Stats::default());
     let dead_letters = Arc::new(DeadLetters::new(options.data_dir.join("dead-letters.ndjson"), &api_key));
-    let pending: Arc<Pending> = Arc::new(Mutex::new(HashMap::new()));
-    let acks = queue.acks();
+    let pending = Arc::new(Pending::default());
     let on_done: OnDone = {
-        let (pending, acks, metrics) = (Arc::clone(&pending), Arc::clone(&acks), Arc::clone(&metrics));
-        Arc::new(move |job: &Job, outcome: &Outcome| ended(&pending, &acks, &metrics, job, outcome))
+        let (pending, queue, metrics) = (Arc::clone(&pending), Arc::clone(&queue), Arc::clone(&metrics));
+        Arc::new(move |job: &Job, outcome: &Outcome| ended(&pending, &*queue, &metrics, job, outcome))
     };
     let delivery = match Delivery::start(
         client,
@@ -214,30 +225,22 @@ async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
 
     // The planner: follows the queue, plans, hands over to delivery.
-    let reader = match queue.reader() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot read the queue: {e}");
-            return FAILED;
-        }
-    };
     let planner = {
         let ctx = Planner {
             destination: Arc::clone(&destination),
             pending: Arc::clone(&pending),
-            acks: Arc::clone(&acks),
+            queue: Arc::clone(&queue),
+            dedupe: Dedupe::new(options.dedupe_window, options.dedupe_max_ids),
             metrics: Arc::clone(&metrics),
             stats: Arc::clone(&stats),
             dead_letters: Arc::clone(&dead_letters),
             on_done,
-            first_new: queue.first_new,
-            queue_stats: Arc::clone(&queue.stats),
         };
         let handle = tokio::runtime::Handle::current();
         let stop = stop_rx.clone();
         std::thread::Builder::new()
             .name("planner".to_owned())
-            .spawn(move || ctx.run(reader, &submitter, &handle, stop))
+            .spawn(move || ctx.run(&submitter, &handle, stop))
     };
     let planner = match planner {
         Ok(p) => p,
@@ -249,22 +252,21 @@ async fn serve(
 
     let app = Arc::new(App {
         write_keys,
-        appender,
+        queue: Arc::clone(&queue),
         metrics: Arc::clone(&metrics),
         stats: Arc::clone(&stats),
-        queue: Arc::clone(&queue.stats),
         stopping: AtomicBool::new(false),
         key_rejected: AtomicBool::new(false),
     });
     // Acknowledgements reach their files every 100 ms; a rejected API key shows in /healthz.
     let housekeeping = {
-        let (acks, app) = (Arc::clone(&acks), Arc::clone(&app));
+        let (log, app) = (Arc::clone(&log), Arc::clone(&app));
         let mut stop_watch = delivery.watch_stop();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(100));
             loop {
                 tokio::select! {
-                    _ = tick.tick() => acks.flush(),
+                    _ = tick.tick() => log.flush(),
                     _ = stop_watch.changed() => {
                         app.key_rejected.store(true, Ordering::SeqCst);
                         tracing::error!("Encharge rejected the API key: requests are dead-lettered; fix settings.api_key, restart, and replay the dead letters.");
@@ -340,8 +342,8 @@ async fn serve(
     .await;
     reloader.abort();
     housekeeping.abort();
-    acks.flush();
-    let left = pending.lock().unwrap_or_else(PoisonError::into_inner).len();
+    queue.close();
+    let left = pending.len();
     match finished {
         Ok(()) => tracing::info!("Stopped; everything read from the queue has ended."),
         Err(_) => tracing::warn!(

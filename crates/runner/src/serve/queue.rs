@@ -1,11 +1,15 @@
-//! The durable queue of `serve`: an append-only log of NDJSON segments in the
-//! data directory, with group commit.
+//! The durable queue of `serve`, behind the small [`EventQueue`] interface, and
+//! its backend on disk, [`LogQueue`]: an append-only log of NDJSON segments in
+//! the data directory, with group commit.
 //!
 //! Requests hand their events (one line each) to a single writer thread. It takes
 //! every batch that is waiting, writes them all, and calls `fdatasync` once for
 //! the lot; only then does each request learn that its events are durable and
 //! answer 200. Under load many requests share one sync, which is what makes a
-//! durable queue fast on a disk where one sync takes a millisecond or more.
+//! durable queue fast on a disk where one sync takes a millisecond or more. An
+//! append that would take the segments on disk over the configured size is
+//! refused (the client gets 503 and retries later), as is one that fails to
+//! write (a full disk).
 //!
 //! A reader follows the log up to the last synced byte (never past it, so
 //! nothing is delivered that a crash could take back), and acknowledgements go
@@ -13,49 +17,97 @@
 //! requests have all ended (delivered or dead-lettered). A segment that the
 //! writer has moved past, that was read to its end and whose lines are all
 //! acknowledged is deleted with its `.acks` file. On start, every segment left
-//! is read again, skipping acknowledged lines: what was accepted and not
-//! delivered is delivered. Acks are not synced: losing the last ones to a crash
-//! sends those events again (at least once), never loses them.
+//! is read again: what was accepted and not delivered is delivered, and what
+//! was acknowledged is handed out marked done, only so that its `messageId`
+//! counts for duplicate detection. Acks are not synced: losing the last ones to
+//! a crash sends those events again (at least once), never loses them.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
+use std::future::Future;
 use std::io::{self, BufWriter, Read as _, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use tokio::sync::{oneshot, watch};
 
-/// A new segment is started when the current one reaches this size.
-pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
-/// The writer takes waiting batches up to this many bytes into one sync.
-const GROUP_BYTES: usize = 16 * 1024 * 1024;
-const SEGMENT_EXT: &str = "ndjson";
-const ACKS_EXT: &str = "acks";
+// --- The interface ------------------------------------------------------------
 
-/// The end of what is durable: a segment and the length synced in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Committed {
-    /// The segment being written.
+/// A future of the queue, boxed so that the queue can be a `dyn EventQueue`.
+pub type QueueFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The queue between ingest and delivery: ingest appends, one consumer reads
+/// in order, delivery acknowledges. This is all that ingest and delivery know
+/// of it; [`LogQueue`] keeps it in files, and a backend on a shared engine
+/// (a stream, a table) can take its place so that several runners share one
+/// queue.
+pub trait EventQueue: Send + Sync {
+    /// Stores events (`lines`: `count` JSON documents, each followed by `\n`)
+    /// and resolves once a crash can no longer lose them.
+    fn append(&self, lines: Vec<u8>, count: u64) -> QueueFuture<'_, Result<(), AppendError>>;
+    /// The next events in order, at most `max`; waits while there are none.
+    /// One consumer only.
+    fn read(&self, max: usize) -> QueueFuture<'_, io::Result<Vec<Entry>>>;
+    /// Marks an event done (delivered or given up on): it is not handed out
+    /// again, even after a restart.
+    fn ack(&self, at: Position);
+    /// Counters, for `/metrics`.
+    fn stats(&self) -> &QueueStats;
+    /// Stores what was handed to [`append`](EventQueue::append) so far, refuses
+    /// appends from then on, and writes out buffered acknowledgements.
+    fn close(&self);
+}
+
+/// Why events were not stored; the client is asked to retry (503).
+#[derive(Debug)]
+pub enum AppendError {
+    /// The queue holds as much as it was allowed (`--max-queue-bytes`).
+    Full {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// Storing failed, e.g. the disk is full.
+    Io(io::Error),
+    /// The queue was closed.
+    Closed,
+}
+
+impl std::fmt::Display for AppendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppendError::Full { limit } => write!(f, "the queue is full ({limit} bytes waiting for delivery)"),
+            AppendError::Io(e) => write!(f, "cannot write the queue: {e}"),
+            AppendError::Closed => f.write_str("the queue is closed"),
+        }
+    }
+}
+
+/// Where an event sits in the queue, to acknowledge it by. In the log, a
+/// segment and a line; another backend maps its own ids onto the pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Position {
+    /// The segment.
     pub segment: u64,
-    /// Bytes of it on disk and synced.
-    pub offset: u64,
+    /// The line in it, from 1.
+    pub line: u64,
 }
 
-/// A segment's file name: its number, zero-padded so names sort in order.
-pub fn segment_name(segment: u64) -> String {
-    format!("{segment:020}.{SEGMENT_EXT}")
-}
-
-/// The number in a segment file name.
-pub fn segment_number(name: &str) -> Option<u64> {
-    name.strip_suffix(&format!(".{SEGMENT_EXT}"))?.parse().ok()
-}
-
-struct Append {
-    lines: Vec<u8>,
-    count: u64,
-    done: oneshot::Sender<io::Result<()>>,
+/// One event read back.
+#[derive(Debug)]
+pub struct Entry {
+    /// Where it sits.
+    pub at: Position,
+    /// Where it came from, in words for logs and dead letters (a file name).
+    pub source: Arc<str>,
+    /// Stored by an earlier run of the server.
+    pub recovered: bool,
+    /// Already acknowledged by an earlier run: handed out only so that its
+    /// `messageId` counts for duplicate detection, never to be delivered.
+    pub done: bool,
+    /// The event, without its `\n`.
+    pub text: Vec<u8>,
 }
 
 /// Counters of the queue, for `/metrics`.
@@ -69,59 +121,93 @@ pub struct QueueStats {
     pub syncs: AtomicU64,
     /// Events found unacknowledged on disk at start.
     pub recovered: AtomicU64,
+    /// Bytes of the queue's files on disk.
+    pub bytes: AtomicU64,
+    /// Appends refused because the queue was full.
+    pub refused_full: AtomicU64,
 }
 
-/// Appends to the log; cheap to clone, one per request handler.
-#[derive(Clone)]
-pub struct Appender {
-    tx: mpsc::Sender<Append>,
+// --- The log on disk ------------------------------------------------------------
+
+/// A new segment is started when the current one reaches this size, or a
+/// quarter of the queue's maximum size if that is smaller: a segment's bytes
+/// are freed only once the writer has moved past it.
+const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// The writer takes waiting batches up to this many bytes into one sync.
+const GROUP_BYTES: usize = 16 * 1024 * 1024;
+const SEGMENT_EXT: &str = "ndjson";
+const ACKS_EXT: &str = "acks";
+
+/// The end of what is durable: a segment and the length synced in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Committed {
+    segment: u64,
+    offset: u64,
 }
 
-impl Appender {
-    /// Appends `count` events (`lines`: one JSON document and `\n` each) and
-    /// returns once they are synced to disk.
-    pub async fn append(&self, lines: Vec<u8>, count: u64) -> io::Result<()> {
-        let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Append { lines, count, done })
-            .map_err(|_| io::Error::other("the queue writer has stopped"))?;
-        wait.await
-            .map_err(|_| io::Error::other("the queue writer has stopped"))?
-    }
+/// A segment's file name: its number, zero-padded so names sort in order.
+pub fn segment_name(segment: u64) -> String {
+    format!("{segment:020}.{SEGMENT_EXT}")
 }
 
-/// The queue: its writer and what the reader and acknowledgements need.
-pub struct Queue {
-    dir: PathBuf,
-    committed: watch::Receiver<Committed>,
-    appender: Option<Appender>,
-    writer: Option<std::thread::JoinHandle<()>>,
-    /// The first segment this process writes; those before it were left by an earlier run.
-    pub first_new: u64,
-    /// Counters.
-    pub stats: Arc<QueueStats>,
+/// The number in a segment file name.
+pub fn segment_number(name: &str) -> Option<u64> {
+    name.strip_suffix(&format!(".{SEGMENT_EXT}"))?.parse().ok()
+}
+
+fn acks_name(segment: u64) -> String {
+    format!("{segment:020}.{ACKS_EXT}")
+}
+
+enum Message {
+    Append {
+        lines: Vec<u8>,
+        count: u64,
+        done: oneshot::Sender<Result<(), AppendError>>,
+    },
+    /// Everything sent before is written; then the writer ends.
+    Close,
+}
+
+/// The queue as an append-only log of NDJSON segments under a directory.
+pub struct LogQueue {
+    tx: Mutex<Option<mpsc::Sender<Message>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    reader: tokio::sync::Mutex<Reader>,
+    stats: Arc<QueueStats>,
     acks: Arc<Acks>,
 }
 
-impl Queue {
-    /// Opens the queue in `dir` (created if missing) and starts its writer on a new
-    /// segment after any left by an earlier run.
-    pub fn open(dir: &Path, keep: bool) -> io::Result<Queue> {
+impl LogQueue {
+    /// Opens the queue in `dir` (created if missing) and starts its writer on a
+    /// new segment after any left by an earlier run. `max_bytes` caps the files
+    /// on disk (appends beyond it are refused); `keep` moves delivered segments
+    /// to `dir/delivered/` instead of deleting them.
+    pub fn open(dir: &Path, max_bytes: u64, keep: bool) -> io::Result<LogQueue> {
         std::fs::create_dir_all(dir)?;
         let existing = list_segments(dir)?;
         let first_new = existing.last().map_or(1, |s| s + 1);
         let stats = Arc::new(QueueStats::default());
+        let mut on_disk = 0;
+        for segment in &existing {
+            on_disk += std::fs::metadata(dir.join(segment_name(*segment))).map_or(0, |m| m.len());
+        }
+        stats.bytes.store(on_disk, Ordering::Relaxed);
         let (committed_tx, committed) = watch::channel(Committed {
             segment: first_new,
             offset: 0,
         });
         let file = create_segment(dir, first_new)?;
-        let (tx, rx) = mpsc::channel::<Append>();
+        let (tx, rx) = mpsc::channel::<Message>();
         let writer = {
             let (dir, stats) = (dir.to_owned(), Arc::clone(&stats));
+            let limits = Limits {
+                max_bytes,
+                segment_bytes: (max_bytes / 4).clamp(64 * 1024, SEGMENT_BYTES),
+            };
             std::thread::Builder::new()
                 .name("queue-writer".to_owned())
-                .spawn(move || write_loop(&dir, file, first_new, &rx, &committed_tx, &stats))?
+                .spawn(move || write_loop(&dir, file, first_new, &rx, &committed_tx, &stats, limits))?
         };
         let acks = Arc::new(Acks {
             dir: dir.to_owned(),
@@ -129,49 +215,75 @@ impl Queue {
             state: Mutex::new(AckState::default()),
             stats: Arc::clone(&stats),
         });
-        Ok(Queue {
+        let reader = Reader {
             dir: dir.to_owned(),
             committed,
-            appender: Some(Appender { tx }),
-            writer: Some(writer),
+            acks: Arc::clone(&acks),
             first_new,
-            stats,
-            acks,
-        })
-    }
-
-    /// A handle to append with.
-    pub fn appender(&self) -> Option<Appender> {
-        self.appender.clone()
-    }
-
-    /// A reader from the oldest segment on disk.
-    pub fn reader(&self) -> io::Result<Reader> {
-        let segments = list_segments(&self.dir)?;
-        let first = segments.first().copied().unwrap_or(self.first_new);
-        Ok(Reader {
-            dir: self.dir.clone(),
-            committed: self.committed.clone(),
-            acks: Arc::clone(&self.acks),
-            segment: first,
+            segment: existing.first().copied().unwrap_or(first_new),
+            source: Arc::from(""),
             file: None,
             read: 0,
             line: 0,
             buf: Vec::new(),
             skip: HashSet::new(),
+        };
+        Ok(LogQueue {
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            reader: tokio::sync::Mutex::new(reader),
+            stats,
+            acks,
         })
     }
 
-    /// Acknowledgements.
-    pub fn acks(&self) -> Arc<Acks> {
-        Arc::clone(&self.acks)
+    /// Writes buffered acknowledgements to their files (no sync: see the module).
+    pub fn flush(&self) {
+        self.acks.flush();
+    }
+}
+
+impl EventQueue for LogQueue {
+    fn append(&self, lines: Vec<u8>, count: u64) -> QueueFuture<'_, Result<(), AppendError>> {
+        let (done, wait) = oneshot::channel();
+        let sent = match &*self.tx.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(tx) => tx.send(Message::Append { lines, count, done }).is_ok(),
+            None => false,
+        };
+        Box::pin(async move {
+            if !sent {
+                return Err(AppendError::Closed);
+            }
+            wait.await.unwrap_or(Err(AppendError::Closed))
+        })
     }
 
-    /// Stops the writer once every append handed to it is synced (after every
-    /// [`Appender`] clone is gone), and flushes acknowledgements.
-    pub fn close(mut self) {
-        self.appender = None;
-        if let Some(writer) = self.writer.take() {
+    fn read(&self, max: usize) -> QueueFuture<'_, io::Result<Vec<Entry>>> {
+        Box::pin(async move {
+            let mut reader = self.reader.lock().await;
+            loop {
+                let entries = reader.next_batch(max)?;
+                if !entries.is_empty() {
+                    return Ok(entries);
+                }
+                reader.wait().await;
+            }
+        })
+    }
+
+    fn ack(&self, at: Position) {
+        self.acks.ack(at);
+    }
+
+    fn stats(&self) -> &QueueStats {
+        &self.stats
+    }
+
+    fn close(&self) {
+        if let Some(tx) = self.tx.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            let _ = tx.send(Message::Close);
+        }
+        if let Some(writer) = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take() {
             let _ = writer.join();
         }
         self.acks.flush();
@@ -197,42 +309,67 @@ fn create_segment(dir: &Path, segment: u64) -> io::Result<File> {
     Ok(file)
 }
 
+#[derive(Clone, Copy)]
+struct Limits {
+    max_bytes: u64,
+    segment_bytes: u64,
+}
+
 fn write_loop(
     dir: &Path,
     mut file: File,
     mut segment: u64,
-    rx: &mpsc::Receiver<Append>,
+    rx: &mpsc::Receiver<Message>,
     committed: &watch::Sender<Committed>,
     stats: &QueueStats,
+    limits: Limits,
 ) {
     let mut offset = 0u64;
-    let mut group: Vec<Append> = Vec::new();
-    while let Ok(first) = rx.recv() {
-        let mut bytes = first.lines.len();
-        group.push(first);
-        while bytes < GROUP_BYTES {
-            match rx.try_recv() {
-                Ok(next) => {
-                    bytes += next.lines.len();
-                    group.push(next);
+    let mut group: Vec<(u64, oneshot::Sender<Result<(), AppendError>>)> = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut closing = false;
+    while !closing {
+        let Ok(first) = rx.recv() else { break };
+        let mut next = Some(first);
+        buf.clear();
+        // Take every append waiting (up to a group's size) into one write and one sync.
+        while let Some(message) = next.take() {
+            match message {
+                Message::Append { lines, count, done } => {
+                    let on_disk = stats.bytes.load(Ordering::Relaxed) + buf.len() as u64;
+                    if on_disk + lines.len() as u64 > limits.max_bytes {
+                        stats.refused_full.fetch_add(count, Ordering::Relaxed);
+                        let _ = done.send(Err(AppendError::Full {
+                            limit: limits.max_bytes,
+                        }));
+                    } else {
+                        buf.extend_from_slice(&lines);
+                        group.push((count, done));
+                    }
                 }
-                Err(_) => break,
+                Message::Close => {
+                    closing = true;
+                    break;
+                }
+            }
+            if buf.len() < GROUP_BYTES {
+                next = rx.try_recv().ok();
             }
         }
-        let mut buf = Vec::with_capacity(bytes);
-        for a in &group {
-            buf.extend_from_slice(&a.lines);
+        if group.is_empty() {
+            continue;
         }
         let result = file.write_all(&buf).and_then(|()| file.sync_data());
         stats.syncs.fetch_add(1, Ordering::Relaxed);
         match result {
             Ok(()) => {
                 offset += buf.len() as u64;
-                let count: u64 = group.iter().map(|a| a.count).sum();
+                stats.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                let count: u64 = group.iter().map(|(n, _)| n).sum();
                 stats.appended.fetch_add(count, Ordering::Relaxed);
                 committed.send_replace(Committed { segment, offset });
-                for a in group.drain(..) {
-                    let _ = a.done.send(Ok(()));
+                for (_, done) in group.drain(..) {
+                    let _ = done.send(Ok(()));
                 }
             }
             Err(e) => {
@@ -242,12 +379,12 @@ fn write_loop(
                 let _ = file
                     .set_len(offset)
                     .and_then(|()| file.seek(SeekFrom::End(0)).map(|_| ()));
-                for a in group.drain(..) {
-                    let _ = a.done.send(Err(io::Error::new(e.kind(), e.to_string())));
+                for (_, done) in group.drain(..) {
+                    let _ = done.send(Err(AppendError::Io(io::Error::new(e.kind(), e.to_string()))));
                 }
             }
         }
-        if offset >= SEGMENT_BYTES {
+        if offset >= limits.segment_bytes {
             match create_segment(dir, segment + 1) {
                 Ok(next) => {
                     file = next;
@@ -261,41 +398,26 @@ fn write_loop(
     }
 }
 
-/// One event read back from the log.
-#[derive(Debug)]
-pub struct Entry {
-    /// Its segment.
-    pub segment: u64,
-    /// Its line in the segment, from 1.
-    pub line: u64,
-    /// The line, without its `\n`.
-    pub text: Vec<u8>,
-}
-
 /// Follows the log from the oldest segment, never past the synced end.
-pub struct Reader {
+struct Reader {
     dir: PathBuf,
     committed: watch::Receiver<Committed>,
     acks: Arc<Acks>,
+    /// The first segment of this run; those before it are recovered.
+    first_new: u64,
     segment: u64,
+    source: Arc<str>,
     file: Option<File>,
     read: u64,
     line: u64,
     buf: Vec<u8>,
+    /// Lines of the segment acknowledged by an earlier run.
     skip: HashSet<u64>,
 }
 
-/// What [`Reader::next_batch`] found.
-pub enum Read {
-    /// Events, in log order.
-    Entries(Vec<Entry>),
-    /// Nothing new yet: wait for the writer.
-    Caught,
-}
-
 impl Reader {
-    /// Reads what is new, up to `max` events.
-    pub fn next_batch(&mut self, max: usize) -> io::Result<Read> {
+    /// Reads what is new, up to `max` events; none when it has caught up with the writer.
+    fn next_batch(&mut self, max: usize) -> io::Result<Vec<Entry>> {
         let mut out = Vec::new();
         loop {
             let committed = *self.committed.borrow_and_update();
@@ -310,13 +432,8 @@ impl Reader {
             };
             self.fill(limit, max, &mut out)?;
             if !out.is_empty() || !sealed {
-                // A sealed segment read to its end moves on below even with lines out,
-                // on the next call.
-                return Ok(if out.is_empty() {
-                    Read::Caught
-                } else {
-                    Read::Entries(out)
-                });
+                // A sealed segment read to its end moves on below, on the next call.
+                return Ok(out);
             }
             // Sealed and read to the end (a torn last line, from a crash, was never
             // acknowledged to a client and is dropped).
@@ -330,16 +447,17 @@ impl Reader {
         }
     }
 
-    /// Waits until the writer has synced more (or `stop` fires).
-    pub async fn wait(&mut self) {
+    /// Waits until the writer has synced more.
+    async fn wait(&mut self) {
         let _ = self.committed.changed().await;
     }
 
     fn open(&mut self) -> io::Result<()> {
-        let path = self.dir.join(segment_name(self.segment));
-        let file = File::open(&path)?;
+        let name = segment_name(self.segment);
+        let file = File::open(self.dir.join(&name))?;
         self.skip = read_acks(&self.dir, self.segment);
         self.acks.opened(self.segment, self.skip.len() as u64)?;
+        self.source = Arc::from(name);
         self.file = Some(file);
         Ok(())
     }
@@ -365,13 +483,16 @@ impl Reader {
                 let text = self.buf[start..start + end].to_vec();
                 start += end + 1;
                 self.line += 1;
-                if !self.skip.contains(&self.line) {
-                    out.push(Entry {
+                out.push(Entry {
+                    at: Position {
                         segment: self.segment,
                         line: self.line,
-                        text,
-                    });
-                }
+                    },
+                    source: Arc::clone(&self.source),
+                    recovered: self.segment < self.first_new,
+                    done: self.skip.contains(&self.line),
+                    text,
+                });
             }
             self.buf.drain(..start);
         }
@@ -380,8 +501,7 @@ impl Reader {
 }
 
 fn read_acks(dir: &Path, segment: u64) -> HashSet<u64> {
-    let path = dir.join(format!("{segment:020}.{ACKS_EXT}"));
-    match std::fs::read_to_string(path) {
+    match std::fs::read_to_string(dir.join(acks_name(segment))) {
         Ok(text) => text.lines().filter_map(|l| l.trim().parse().ok()).collect(),
         Err(_) => HashSet::new(),
     }
@@ -401,7 +521,7 @@ struct SegmentAcks {
 }
 
 /// Acknowledgements of events whose requests have all ended.
-pub struct Acks {
+struct Acks {
     dir: PathBuf,
     keep: bool,
     state: Mutex<AckState>,
@@ -413,7 +533,7 @@ impl Acks {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.join(format!("{segment:020}.{ACKS_EXT}")))?;
+            .open(self.dir.join(acks_name(segment)))?;
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.segments.insert(
             segment,
@@ -434,19 +554,17 @@ impl Acks {
         self.collect(&mut state, segment);
     }
 
-    /// Marks an event done: every request it planned has ended.
-    pub fn ack(&self, segment: u64, line: u64) {
+    fn ack(&self, at: Position) {
         self.stats.acked.fetch_add(1, Ordering::Relaxed);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(s) = state.segments.get_mut(&segment) {
+        if let Some(s) = state.segments.get_mut(&at.segment) {
             s.acked += 1;
-            let _ = writeln!(s.file, "{line}");
+            let _ = writeln!(s.file, "{}", at.line);
         }
-        self.collect(&mut state, segment);
+        self.collect(&mut state, at.segment);
     }
 
-    /// Writes buffered acknowledgements to their files (no sync: see the module).
-    pub fn flush(&self) {
+    fn flush(&self) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         for s in state.segments.values_mut() {
             let _ = s.file.flush();
@@ -463,7 +581,8 @@ impl Acks {
         }
         state.segments.remove(&segment);
         let data = self.dir.join(segment_name(segment));
-        let acks = self.dir.join(format!("{segment:020}.{ACKS_EXT}"));
+        let acks = self.dir.join(acks_name(segment));
+        let size = std::fs::metadata(&data).map_or(0, |m| m.len());
         let result = if self.keep {
             let kept = self.dir.join("delivered");
             std::fs::create_dir_all(&kept).and_then(|()| std::fs::rename(&data, kept.join(segment_name(segment))))
@@ -472,6 +591,9 @@ impl Acks {
         };
         match result {
             Ok(()) => {
+                self.stats
+                    .bytes
+                    .fetch_sub(size.min(self.stats.bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
                 let _ = std::fs::remove_file(acks);
                 tracing::debug!(segment, "Queue segment delivered and removed.");
             }
@@ -490,39 +612,46 @@ mod tests {
         d
     }
 
-    fn texts(read: Read) -> Vec<String> {
-        match read {
-            Read::Entries(e) => e.into_iter().map(|e| String::from_utf8(e.text).unwrap()).collect(),
-            Read::Caught => Vec::new(),
-        }
+    fn texts(entries: &[Entry]) -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| String::from_utf8(e.text.clone()).unwrap())
+            .collect()
+    }
+
+    fn at(segment: u64, line: u64) -> Position {
+        Position { segment, line }
+    }
+
+    async fn caught_up(queue: &LogQueue) -> bool {
+        queue.reader.lock().await.next_batch(10).unwrap().is_empty()
     }
 
     #[tokio::test]
     async fn appended_lines_are_read_back_and_unacked_ones_again_after_a_restart() {
         let d = dir("restart");
-        let queue = Queue::open(&d, false).unwrap();
-        let app = queue.appender().unwrap();
-        app.append(b"{\"a\":1}\n{\"a\":2}\n".to_vec(), 2).await.unwrap();
-        app.append(b"{\"a\":3}\n".to_vec(), 1).await.unwrap();
-        let mut reader = queue.reader().unwrap();
-        assert_eq!(
-            texts(reader.next_batch(10).unwrap()),
-            ["{\"a\":1}", "{\"a\":2}", "{\"a\":3}"]
-        );
-        assert!(matches!(reader.next_batch(10).unwrap(), Read::Caught));
-        queue.acks().ack(1, 2);
-        drop(app);
-        drop(reader);
+        let queue = LogQueue::open(&d, u64::MAX, false).unwrap();
+        queue.append(b"{\"a\":1}\n{\"a\":2}\n".to_vec(), 2).await.unwrap();
+        queue.append(b"{\"a\":3}\n".to_vec(), 1).await.unwrap();
+        let entries = queue.read(10).await.unwrap();
+        assert_eq!(texts(&entries), ["{\"a\":1}", "{\"a\":2}", "{\"a\":3}"]);
+        assert!(entries.iter().all(|e| !e.recovered && !e.done));
+        assert!(caught_up(&queue).await);
+        queue.ack(at(1, 2));
         queue.close();
+        assert!(queue.append(b"{}\n".to_vec(), 1).await.is_err());
 
-        let queue = Queue::open(&d, false).unwrap();
-        assert_eq!(queue.first_new, 2);
-        let mut reader = queue.reader().unwrap();
-        assert_eq!(texts(reader.next_batch(10).unwrap()), ["{\"a\":1}", "{\"a\":3}"]);
-        queue.acks().ack(1, 1);
-        queue.acks().ack(1, 3);
+        let queue = LogQueue::open(&d, u64::MAX, false).unwrap();
+        let entries = queue.read(10).await.unwrap();
+        // Everything of the earlier run comes back, the acknowledged line marked done.
+        assert_eq!(texts(&entries), ["{\"a\":1}", "{\"a\":2}", "{\"a\":3}"]);
+        assert_eq!(entries.iter().map(|e| e.done).collect::<Vec<_>>(), [false, true, false]);
+        assert!(entries.iter().all(|e| e.recovered));
+        assert_eq!(&*entries[0].source, segment_name(1));
+        queue.ack(at(1, 1));
+        queue.ack(at(1, 3));
         // Segment 1 was left by the earlier run: read to its end and all acknowledged, it goes.
-        assert!(matches!(reader.next_batch(10).unwrap(), Read::Caught));
+        assert!(caught_up(&queue).await);
         assert!(!d.join(segment_name(1)).exists());
         queue.close();
     }
@@ -532,12 +661,34 @@ mod tests {
         let d = dir("torn");
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join(segment_name(1)), b"{\"a\":1}\n{\"a\":").unwrap();
-        let queue = Queue::open(&d, false).unwrap();
-        let mut reader = queue.reader().unwrap();
-        assert_eq!(texts(reader.next_batch(10).unwrap()), ["{\"a\":1}"]);
-        queue.acks().ack(1, 1);
-        assert!(matches!(reader.next_batch(10).unwrap(), Read::Caught));
+        let queue = LogQueue::open(&d, u64::MAX, false).unwrap();
+        assert_eq!(texts(&queue.read(10).await.unwrap()), ["{\"a\":1}"]);
+        queue.ack(at(1, 1));
+        assert!(caught_up(&queue).await);
         assert!(!d.join(segment_name(1)).exists());
+        queue.close();
+    }
+
+    #[tokio::test]
+    async fn appends_over_the_size_limit_are_refused_until_delivery_frees_room() {
+        let d = dir("full");
+        std::fs::create_dir_all(&d).unwrap();
+        // An earlier run left 8 bytes undelivered; the limit is 20.
+        std::fs::write(d.join(segment_name(1)), b"{\"a\":1}\n").unwrap();
+        let queue = LogQueue::open(&d, 20, false).unwrap();
+        queue.append(b"{\"b\":1}\n".to_vec(), 1).await.unwrap();
+        let refused = queue.append(b"{\"c\":1}\n".to_vec(), 1).await;
+        assert!(matches!(refused, Err(AppendError::Full { limit: 20 })), "{refused:?}");
+        assert_eq!(queue.stats().refused_full.load(Ordering::Relaxed), 1);
+        assert_eq!(queue.stats().bytes.load(Ordering::Relaxed), 16);
+        // Delivering the old segment removes its file and makes room.
+        let old = queue.read(10).await.unwrap();
+        assert_eq!(texts(&old), ["{\"a\":1}"]);
+        queue.ack(old[0].at);
+        assert_eq!(texts(&queue.read(10).await.unwrap()), ["{\"b\":1}"]);
+        assert!(!d.join(segment_name(1)).exists());
+        assert_eq!(queue.stats().bytes.load(Ordering::Relaxed), 8);
+        queue.append(b"{\"c\":1}\n".to_vec(), 1).await.unwrap();
         queue.close();
     }
 }
