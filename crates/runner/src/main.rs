@@ -259,7 +259,7 @@ struct ServeArgs {
     /// An event whose messageId was seen within this time is not delivered again (0s: off).
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = duration)]
     dedupe_window: Duration,
-    /// messageIds remembered for --dedupe-window at most (about 64 bytes of memory each);
+    /// messageIds remembered for --dedupe-window at most (up to about 100 bytes of memory each);
     /// the oldest are forgotten first.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     dedupe_max_ids: usize,

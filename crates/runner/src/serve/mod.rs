@@ -107,6 +107,7 @@ impl Default for ServeOptions {
 /// Runs the server until SIGTERM or Ctrl-C; returns the exit code.
 pub fn run(options: &ServeOptions) -> u8 {
     crate::logging::init();
+    let seen = reload::fingerprint(&options.config);
     let (loaded, files) = match crate::config::load_config(Some(&options.config), true) {
         Ok(l) => l,
         Err(problems) => {
@@ -134,7 +135,7 @@ pub fn run(options: &ServeOptions) -> u8 {
             return FAILED;
         }
     };
-    let code = runtime.block_on(serve(options, listen, write_keys, loaded.destination));
+    let code = runtime.block_on(serve(options, listen, write_keys, loaded.destination, seen));
     runtime.shutdown_timeout(Duration::from_secs(1));
     code
 }
@@ -153,6 +154,7 @@ async fn serve(
     listen: SocketAddr,
     write_keys: HashSet<String>,
     destination: Destination,
+    seen: reload::Fingerprint,
 ) -> u8 {
     let api_key = crate::api_key(&destination.settings).to_owned();
     let log = match LogQueue::open(
@@ -276,6 +278,7 @@ async fn serve(
         })
     };
     let reloader = tokio::spawn(reload::reload_loop(
+        seen,
         options.config.clone(),
         api_key.clone(),
         options.reload_interval,

@@ -10,7 +10,10 @@ use encharge_engine::Destination;
 use super::metrics::Metrics;
 
 /// Modification times and sizes of the config's files: a change means a reload.
-fn fingerprint(path: &Path) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+/// What a config's files looked like: paths, modification times and sizes.
+pub(super) type Fingerprint = Vec<(PathBuf, Option<SystemTime>, u64)>;
+
+pub(super) fn fingerprint(path: &Path) -> Fingerprint {
     let mut paths = vec![path.to_owned()];
     if path.is_dir()
         && let Ok(entries) = std::fs::read_dir(path)
@@ -28,7 +31,10 @@ fn fingerprint(path: &Path) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
         .collect()
 }
 
+/// Reloads the config when its files differ from `seen` (taken before the
+/// running config was loaded, so that no change slips in between) or on SIGHUP.
 pub(super) async fn reload_loop(
+    mut seen: Fingerprint,
     config: PathBuf,
     api_key: String,
     interval: Duration,
@@ -37,7 +43,6 @@ pub(super) async fn reload_loop(
 ) {
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut seen = fingerprint(&config);
     let period = if interval.is_zero() {
         Duration::from_secs(3600)
     } else {
