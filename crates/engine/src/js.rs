@@ -95,6 +95,15 @@ pub fn as_f64(n: &Number) -> f64 {
     n.as_f64().unwrap_or(f64::NAN)
 }
 
+/// `x` as an integer when JavaScript prints it as one with every digit exact:
+/// whole and within ±2^53 (`3.0` is `3`, `-0.0` is `0`). serde_json would print
+/// such a float as `3.0`; larger whole numbers stay floats, since JavaScript
+/// rounds their digits (`2**60` prints as `1152921504606847000`).
+pub fn exact_integer(x: f64) -> Option<i64> {
+    const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
+    (x.fract() == 0.0 && x.abs() <= MAX_EXACT).then_some(x as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +125,23 @@ mod tests {
             assert_eq!(f64_to_string(x), want, "{x}");
         }
         assert_eq!(number_to_string(&Number::from(9007199254740993u64)), "9007199254740993");
+    }
+
+    #[test]
+    fn exact_integers() {
+        for (x, want) in [
+            (3.0, Some(3)),
+            (-0.0, Some(0)),
+            (-7.0, Some(-7)),
+            (9_007_199_254_740_992.0, Some(9_007_199_254_740_992)),
+            (0.5, None),
+            (1e21, None),
+            (18_014_398_509_481_984.0, None),
+            (f64::NAN, None),
+            (f64::INFINITY, None),
+        ] {
+            assert_eq!(exact_integer(x), want, "{x}");
+        }
     }
 
     #[test]

@@ -7,6 +7,8 @@
 
 use serde_json::{Number, Value};
 
+use crate::js;
+
 /// `JSON.parse(text)`, or `None` when it throws.
 pub(crate) fn parse(text: &str) -> Option<Value> {
     let mut v: Value = serde_json::from_str(text).ok()?;
@@ -21,9 +23,8 @@ fn normalize_numbers(v: &mut Value) {
     while let Some(v) = stack.pop() {
         match v {
             Value::Number(n) if n.is_f64() => {
-                let x = n.as_f64().unwrap_or(f64::NAN);
-                if x.fract() == 0.0 && x.abs() <= 9_007_199_254_740_992.0 {
-                    *n = Number::from(x as i64);
+                if let Some(i) = js::exact_integer(js::as_f64(n)) {
+                    *n = Number::from(i);
                 }
             }
             Value::Array(items) => stack.extend(items.iter_mut()),
