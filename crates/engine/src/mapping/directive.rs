@@ -27,6 +27,9 @@ use crate::suggest::nearest;
 /// The root key whose sibling keys become the `mapping` option of its directive.
 pub(crate) const ROOT_DIRECTIVE_KEY: &str = "__segment_internal_directive";
 
+/// What `@case` throws when its operator is neither `lower` nor `upper`.
+pub(crate) const CASE_OPERATOR: &str = "operator key should have a value of \"lower\" or \"upper\"";
+
 /// Deepest mapping we compile; validation and compilation recurse.
 pub(crate) const MAX_MAPPING_DEPTH: usize = 128;
 
@@ -95,9 +98,8 @@ impl Compiler {
         });
     }
 
-    /// A node that fails when reached, noted as a warning.
-    fn fail(&mut self, ptr: &Ptr, message: impl Into<String>) -> Node {
-        let message: String = message.into();
+    /// Notes a directive that fails on every event that reaches it, with the reference's message.
+    fn always_fails(&mut self, ptr: &Ptr, message: &str) {
         self.warnings.push(MappingError {
             pointer: ptr.to_string(),
             kind: MappingErrorKind::AlwaysFails,
@@ -105,6 +107,12 @@ impl Compiler {
             help: None,
             offset: None,
         });
+    }
+
+    /// A node that fails when reached, noted as a warning.
+    fn fail(&mut self, ptr: &Ptr, message: impl Into<String>) -> Node {
+        let message: String = message.into();
+        self.always_fails(ptr, &message);
         Node::Fail {
             message: message.into(),
             ptr: ptr.to_string().into(),
@@ -238,6 +246,18 @@ impl Compiler {
                     Some(v) if js::is_truthy(v) => Some(Box::new(self.child(v, ptr, "value"))),
                     _ => None,
                 };
+                // Validation takes any operator string (`"LOWER"` too), but the directive
+                // compares it exactly and throws on every string value, so a `@path` to a
+                // text field fails every event. Only a value that is never a string passes.
+                let never_string = match value.as_deref() {
+                    None => true,
+                    Some(Node::Const(c)) => !c.is_string(),
+                    Some(Node::Literal(inner)) => matches!(&**inner, Node::Const(c) if !c.is_string()),
+                    Some(_) => false,
+                };
+                if op == CaseOp::Other && !never_string {
+                    self.always_fails(ptr, CASE_OPERATOR);
+                }
                 Node::Case {
                     op,
                     value,

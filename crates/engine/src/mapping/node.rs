@@ -238,7 +238,7 @@ impl Node {
                     (Some(s), CaseOp::Lower) => Mapped::Val(Value::String(s.to_lowercase())),
                     (Some(s), CaseOp::Upper) => Mapped::Val(Value::String(s.to_uppercase())),
                     (Some(_), CaseOp::Other) => {
-                        return Err(fail(ptr, "operator key should have a value of \"lower\" or \"upper\""));
+                        return Err(fail(ptr, super::directive::CASE_OPERATOR));
                     }
                     (None, _) => v,
                 }

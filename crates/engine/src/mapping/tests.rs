@@ -464,6 +464,45 @@ fn case() {
     ]);
 }
 
+/// An operator other than `lower`/`upper` passes validation and fails on every
+/// string value: a warning, unless the value can never be a string.
+#[test]
+fn case_operator_warnings() {
+    let warned = |mapping: Value| -> Vec<String> {
+        Mapping::compile(&mapping)
+            .map(|m| {
+                m.warnings()
+                    .iter()
+                    .filter(|w| w.kind == MappingErrorKind::AlwaysFails)
+                    .map(|w| w.pointer.clone())
+                    .collect()
+            })
+            .unwrap_or_else(|errs| panic!("{mapping} does not compile: {errs:?}"))
+    };
+    for (operator, value, want) in [
+        (json!("LOWER"), json!({"@path": "$.s"}), vec!["/v/@case"]),
+        (json!("title"), json!("x"), vec!["/v/@case"]),
+        (json!("Upper"), json!({"@template": "{{s}}"}), vec!["/v/@case"]),
+        (json!("LOWER"), json!({"@literal": "X"}), vec!["/v/@case"]),
+        (json!("lower"), json!({"@path": "$.s"}), vec![]),
+        (json!("upper"), json!("x"), vec![]),
+        // Never a string: the value passes through unchanged.
+        (json!("LOWER"), json!({"@literal": 5}), vec![]),
+        // A falsy value: the result is undefined, nothing is compared.
+        (json!("LOWER"), json!(""), vec![]),
+    ] {
+        let mapping = json!({"v": {"@case": {"operator": operator, "value": value}}});
+        assert_eq!(warned(mapping.clone()), want, "{mapping}");
+    }
+    assert!(warned(json!({"v": {"@case": {"operator": "LOWER"}}})).is_empty());
+    // Raw arrays are not validated, so a number value gets this far, and passes.
+    assert!(warned(json!({"v": [{"@case": {"operator": "LOWER", "value": 5}}]})).is_empty());
+    assert_eq!(
+        warned(json!({"v": [{"@case": {"operator": "LOWER", "value": "X"}}]})),
+        ["/v/0/@case"]
+    );
+}
+
 #[test]
 fn replace() {
     oracle_table(&[
