@@ -13,7 +13,7 @@
 use encharge_engine::actions::{Action, Field, FieldType};
 use encharge_engine::config::ConfigFile;
 use encharge_engine::config::cases::TestFile;
-use encharge_engine::mapping::{Check, DIRECTIVES, Takes};
+use encharge_engine::mapping::{Check, DIRECTIVES, METADATA_KEY, Takes};
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
@@ -173,10 +173,11 @@ fn field_schema(field: &Field, default: Option<&Value>) -> Value {
     schema
 }
 
-/// One object with every directive as an optional property, exactly one of them set:
-/// editors complete directive names and describe each, and `{"@pth": …}` is flagged.
+/// One object with every directive as an optional property, exactly one of them set,
+/// plus mapping-kit's `_metadata` beside it: editors complete directive names and
+/// describe each, and `{"@pth": …}` is flagged.
 fn directive_schema() -> Value {
-    let properties: Map<String, Value> = DIRECTIVES
+    let mut properties: Map<String, Value> = DIRECTIVES
         .iter()
         .map(|d| {
             let mut value = match d.takes {
@@ -208,13 +209,20 @@ fn directive_schema() -> Value {
             (d.name.to_owned(), value)
         })
         .collect();
+    properties.insert(
+        METADATA_KEY.to_owned(),
+        json!({ "description": "Notes kept beside the directive (Segment's UI stores them here); ignored." }),
+    );
     json!({
-        "description": "A mapping-kit directive (or our @jmespath): an object with exactly one of these keys.",
+        "description": "A mapping-kit directive (or our @jmespath): an object with exactly one of these keys \
+                        (and optionally `_metadata`).",
         "type": "object",
         "properties": properties,
         "additionalProperties": false,
-        "minProperties": 1,
-        "maxProperties": 1,
+        // One directive key, and `_metadata` only beside one.
+        "if": { "required": [METADATA_KEY] },
+        "then": { "minProperties": 2, "maxProperties": 2 },
+        "else": { "minProperties": 1, "maxProperties": 1 },
     })
 }
 

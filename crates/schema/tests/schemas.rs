@@ -205,6 +205,32 @@ fn one_report_per_problem_at_its_place() {
     }
 }
 
+/// mapping-kit allows `_metadata` beside a directive's key and ignores it; it is
+/// still no directive of its own.
+#[test]
+fn metadata_beside_a_directive() {
+    let errors = |tail: &str| -> Vec<String> {
+        check(&format!("{HEAD}    action: addTag\n    mapping:\n{tail}"))
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(ToString::to_string)
+            .collect()
+    };
+    for ok in [
+        "      tag: { \"@path\": \"$.event\", _metadata: { label: Tag } }\n",
+        "      tag: { _metadata: note, \"@template\": \"{{event}}\" }\n",
+        "      tag: { \"@if\": { exists: { \"@path\": \"$.x\", _metadata: 1 }, then: a, else: b } }\n",
+    ] {
+        assert_eq!(errors(ok), Vec::<String>::new(), "{ok}");
+    }
+    let two = errors("      tag: { \"@path\": \"$.event\", \"@template\": x, _metadata: 1 }\n");
+    assert_eq!(two.len(), 1, "{two:#?}");
+    assert!(two[0].contains("has 2 directives"), "{two:#?}");
+    let alone = errors("      tag: { _metadata: 1 }\n");
+    assert_eq!(alone.len(), 1, "{alone:#?}");
+    assert!(alone[0].contains("but it is an object"), "{alone:#?}");
+}
+
 #[test]
 fn test_files_are_checked_against_their_schema() {
     let text = "config: c.yaml\ncases:\n  - name: a\n    event: { type: track }\n    expect:\n      - subscription: S\n        action: trackEvent\n        methd: POST\n";

@@ -16,7 +16,7 @@ use super::liquid::{Liquid, LiquidError};
 use super::node::{ArrayRoot, CaseOp, JsonMode, Node, Test};
 use super::path::Path;
 use super::replace::{Replace, Rule};
-use super::spec::DIRECTIVES;
+use super::spec::{DIRECTIVES, METADATA_KEY};
 use super::template::Template;
 use super::validate::Validator;
 use super::value::{Type, js_len};
@@ -61,7 +61,7 @@ fn nesting(v: &Value, limit: usize) -> usize {
 fn directive_name(map: &Map<String, Value>) -> Option<&str> {
     let name = map.keys().find(|k| k.starts_with('@'))?;
     map.keys()
-        .all(|k| k.starts_with('@') || k == "_metadata")
+        .all(|k| k.starts_with('@') || k == METADATA_KEY)
         .then_some(name.as_str())
 }
 

@@ -63,7 +63,7 @@ pub use self::value::Mapped;
 use self::directive::Compiler;
 use self::node::{Cx, Node};
 
-pub use self::spec::{Check, DIRECTIVES, DirectiveSpec, OptionSpec, Takes, directive};
+pub use self::spec::{Check, DIRECTIVES, DirectiveSpec, METADATA_KEY, OptionSpec, Takes, directive};
 
 /// A validated, compiled mapping.
 #[derive(Debug, Clone)]

@@ -71,6 +71,10 @@ const fn opt(name: &'static str, required: bool, check: Check, description: &'st
     }
 }
 
+/// The key mapping-kit allows beside a directive's key (Segment's UI keeps notes
+/// there); it is ignored.
+pub const METADATA_KEY: &str = "_metadata";
+
 /// Every directive we know: mapping-kit's, then ours (`@jmespath`).
 pub const DIRECTIVES: &[DirectiveSpec] = &[
     DirectiveSpec {

@@ -10,7 +10,7 @@
 use serde_json::{Map, Value};
 
 use super::directive::nearest_directive;
-use super::spec::{Check, DirectiveSpec, OptionSpec, Takes, directive};
+use super::spec::{Check, DirectiveSpec, METADATA_KEY, OptionSpec, Takes, directive};
 use super::value::{Type, js_len};
 use super::{MappingError, MappingErrorKind, Ptr};
 
@@ -100,7 +100,7 @@ impl Validator<'_> {
         }
         let others: Vec<&String> = map
             .keys()
-            .filter(|k| !k.starts_with('@') && *k != "_metadata")
+            .filter(|k| !k.starts_with('@') && *k != METADATA_KEY)
             .collect();
         let Some(name) = names.first() else {
             return Ok(());
