@@ -7,8 +7,9 @@
 //! [`Delivery`] (retries, per-user order, dead letters). When every request of
 //! an event has ended, the event is acknowledged in the queue; what was not
 //! acknowledged when the process stopped (or was killed) is delivered after the
-//! next start. The config is reloaded on SIGHUP or when its files change; a new
-//! config that does not load is refused and the old one keeps running. SIGTERM
+//! next start. The config is reloaded on SIGHUP or when its files change (its
+//! subscriptions, write keys and API key alike); a new config that does not load
+//! is refused and the old one keeps running. SIGTERM
 //! (or Ctrl-C) stops accepting, lets the requests being answered finish, and
 //! gives delivery a grace period; what is still undelivered stays in the queue.
 
@@ -19,7 +20,7 @@ mod planner;
 pub mod queue;
 mod reload;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -48,7 +49,8 @@ pub struct ServeOptions {
     pub listen: String,
     /// `--data-dir`: the queue and the dead-letter file.
     pub data_dir: PathBuf,
-    /// `--write-key`: the write keys accepted (basic-auth user name or the body's `writeKey`).
+    /// `--write-key`: the write keys accepted (basic-auth user name or the body's `writeKey`),
+    /// besides the config's `settings.write_keys`.
     pub write_keys: Vec<String>,
     /// Requests to Encharge in flight at most.
     pub concurrency: usize,
@@ -96,7 +98,7 @@ impl Default for ServeOptions {
 /// Runs the server until SIGTERM or Ctrl-C; returns the exit code.
 pub fn run(options: &ServeOptions) -> u8 {
     crate::logging::init();
-    let (loaded, files) = match crate::config::load_config(Some(&options.config), true) {
+    let (loaded, files) = match crate::config::load_serve_config(&options.config) {
         Ok(l) => l,
         Err(problems) => {
             print_diagnostics(&problems, &[]);
@@ -104,9 +106,12 @@ pub fn run(options: &ServeOptions) -> u8 {
         }
     };
     print_diagnostics(&loaded.warnings, &files);
-    let write_keys: HashSet<String> = options.write_keys.iter().filter(|k| !k.is_empty()).cloned().collect();
+    let write_keys = reload::WriteKeys::new(&options.write_keys, &loaded.destination.settings);
     if write_keys.is_empty() {
-        eprintln!("error: give the write keys clients use with --write-key (or ENCHARGE_WRITE_KEYS, comma-separated)");
+        eprintln!(
+            "error: no write key: give the keys clients use with --write-key (or ENCHARGE_WRITE_KEYS, \
+             comma-separated), or in the config as settings.write_keys"
+        );
         return USAGE;
     }
     let listen: SocketAddr = match options.listen.parse() {
@@ -129,7 +134,7 @@ pub fn run(options: &ServeOptions) -> u8 {
 }
 
 struct App {
-    write_keys: HashSet<String>,
+    write_keys: Arc<reload::WriteKeys>,
     appender: queue::Appender,
     metrics: Arc<Metrics>,
     stats: Arc<Stats>,
@@ -141,7 +146,7 @@ struct App {
 async fn serve(
     options: &ServeOptions,
     listen: SocketAddr,
-    write_keys: HashSet<String>,
+    write_keys: reload::WriteKeys,
     destination: Destination,
 ) -> u8 {
     let api_key = crate::api_key(&destination.settings).to_owned();
@@ -196,6 +201,8 @@ async fn serve(
                 },
             },
             on_done: Some(Arc::clone(&on_done)),
+            // A key fixed in the config is taken by a reload; the server need not stop for it.
+            stop_on_rejected_key: false,
             ..DeliveryOptions::default()
         },
         Arc::clone(&dead_letters),
@@ -247,8 +254,9 @@ async fn serve(
         }
     };
 
+    let write_keys = Arc::new(write_keys);
     let app = Arc::new(App {
-        write_keys,
+        write_keys: Arc::clone(&write_keys),
         appender,
         metrics: Arc::clone(&metrics),
         stats: Arc::clone(&stats),
@@ -256,18 +264,25 @@ async fn serve(
         stopping: AtomicBool::new(false),
         key_rejected: AtomicBool::new(false),
     });
-    // Acknowledgements reach their files every 100 ms; a rejected API key shows in /healthz.
+    // Acknowledgements reach their files every 100 ms; a rejected API key shows in /healthz
+    // until a reload brings another.
     let housekeeping = {
         let (acks, app) = (Arc::clone(&acks), Arc::clone(&app));
-        let mut stop_watch = delivery.watch_stop();
+        let mut rejected = delivery.watch_api_key_rejected();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(100));
+            let mut following = true;
             loop {
                 tokio::select! {
                     _ = tick.tick() => acks.flush(),
-                    _ = stop_watch.changed() => {
-                        app.key_rejected.store(true, Ordering::SeqCst);
-                        tracing::error!("Encharge rejected the API key: requests are dead-lettered; fix settings.api_key, restart, and replay the dead letters.");
+                    changed = rejected.changed(), if following => {
+                        following = changed.is_ok();
+                        let now = rejected.borrow_and_update().is_some();
+                        if now && !app.key_rejected.swap(true, Ordering::SeqCst) {
+                            tracing::error!("Encharge rejected the API key: requests are dead-lettered until it changes. Fix settings.api_key in the config (a reload takes it, no restart needed), then replay the dead letters.");
+                        } else if !now && app.key_rejected.swap(false, Ordering::SeqCst) {
+                            tracing::info!("Delivery resumes with the new API key.");
+                        }
                     }
                 }
             }
@@ -275,10 +290,13 @@ async fn serve(
     };
     let reloader = tokio::spawn(reload::reload_loop(
         options.config.clone(),
-        api_key.clone(),
         options.reload_interval,
-        Arc::clone(&destination),
-        Arc::clone(&metrics),
+        reload::Targets {
+            destination: Arc::clone(&destination),
+            write_keys,
+            api_keys: delivery.api_keys(),
+            metrics: Arc::clone(&metrics),
+        },
     ));
 
     match listener.local_addr() {
