@@ -35,7 +35,8 @@ pub enum ErrorKind {
     Shape,
     /// `version` other than 1: `version: 2`.
     Version,
-    /// `${VAR}` names an environment variable that is not set.
+    /// `${VAR}` names an environment variable that is not set (or, in a write key, one that is
+    /// empty): `api_key: ${ENCHARGE_API_KEY}` without `ENCHARGE_API_KEY`.
     MissingEnv,
     /// The same setting in two files of a config directory.
     DuplicateSetting,
