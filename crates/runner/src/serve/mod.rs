@@ -98,6 +98,7 @@ impl Default for ServeOptions {
 /// Runs the server until SIGTERM or Ctrl-C; returns the exit code.
 pub fn run(options: &ServeOptions) -> u8 {
     crate::logging::init();
+    let seen = reload::fingerprint(&options.config);
     let (loaded, files) = match crate::config::load_serve_config(&options.config) {
         Ok(l) => l,
         Err(problems) => {
@@ -128,7 +129,7 @@ pub fn run(options: &ServeOptions) -> u8 {
             return FAILED;
         }
     };
-    let code = runtime.block_on(serve(options, listen, write_keys, loaded.destination));
+    let code = runtime.block_on(serve(options, listen, write_keys, loaded.destination, seen));
     runtime.shutdown_timeout(Duration::from_secs(1));
     code
 }
@@ -148,6 +149,7 @@ async fn serve(
     listen: SocketAddr,
     write_keys: reload::WriteKeys,
     destination: Destination,
+    config_seen: reload::Fingerprint,
 ) -> u8 {
     let api_key = crate::api_key(&destination.settings).to_owned();
     let queue = match Queue::open(&options.data_dir.join("queue"), options.keep_delivered) {
@@ -290,6 +292,7 @@ async fn serve(
     };
     let reloader = tokio::spawn(reload::reload_loop(
         options.config.clone(),
+        config_seen,
         options.reload_interval,
         reload::Targets {
             destination: Arc::clone(&destination),

@@ -83,7 +83,10 @@ pub(super) struct Targets {
 }
 
 /// Modification times and sizes of the config's files: a change means a reload.
-fn fingerprint(path: &Path) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+pub(super) type Fingerprint = Vec<(PathBuf, Option<SystemTime>, u64)>;
+
+/// The [`Fingerprint`] of the config at `path` now.
+pub(super) fn fingerprint(path: &Path) -> Fingerprint {
     let mut paths = vec![path.to_owned()];
     if path.is_dir()
         && let Ok(entries) = std::fs::read_dir(path)
@@ -101,10 +104,12 @@ fn fingerprint(path: &Path) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
         .collect()
 }
 
-pub(super) async fn reload_loop(config: PathBuf, interval: Duration, targets: Targets) {
+/// Reloads the config on SIGHUP, or when its files differ from `seen`. `seen` is taken before
+/// the running config was read: taken when this task starts, it would miss an edit made while
+/// the server was starting (the queue opening, say).
+pub(super) async fn reload_loop(config: PathBuf, mut seen: Fingerprint, interval: Duration, targets: Targets) {
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut seen = fingerprint(&config);
     let period = if interval.is_zero() {
         Duration::from_secs(3600)
     } else {
