@@ -137,7 +137,9 @@ fn http(addr: SocketAddr, head: &str, body: &[u8]) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
     stream.write_all(head.as_bytes()).ok()?;
-    stream.write_all(body).ok()?;
+    // A server may answer (413) and close before reading a body it refuses; the write then
+    // fails, but the answer is there to read, as HTTP clients do.
+    let _ = stream.write_all(body);
     let mut reader = BufReader::new(stream);
     let mut status = String::new();
     reader.read_line(&mut status).ok()?;
