@@ -70,6 +70,7 @@ fn plan(c: &mut Criterion) {
         &LoadOptions {
             env: &env,
             require_api_key: true,
+            require_write_keys: false,
         },
     )
     .unwrap();

@@ -24,6 +24,7 @@ fn map(c: &mut Criterion) {
         &LoadOptions {
             env: &env,
             require_api_key: true,
+            require_write_keys: false,
         },
     )
     .unwrap();

@@ -107,12 +107,27 @@ pub fn load_config(path: Option<&Path>, require_api_key: bool) -> Result<(Loaded
     loaded.map(|l| (l, files))
 }
 
+/// Loads the config of `serve`: the API key and the `${VAR}`s of `settings.write_keys` must be set.
+pub fn load_serve_config(path: &Path) -> Result<(Loaded, Files), Vec<Diagnostic>> {
+    let (loaded, files) = load_with(Some(path), true, true);
+    loaded.map(|l| (l, files))
+}
+
 /// Like [`load_config`], and gives the files read even on failure, for snippets.
 ///
 /// Every command loads its config here: the JSON Schema and the engine's checks
 /// ([`encharge_schema::check`]), so a mistake reads the same in `map`, `send`,
 /// `test` and `validate`.
 pub fn load_config_files(path: Option<&Path>, require_api_key: bool) -> (Result<Loaded, Vec<Diagnostic>>, Files) {
+    // Only `serve` takes write keys; the other commands ignore them.
+    load_with(path, require_api_key, false)
+}
+
+fn load_with(
+    path: Option<&Path>,
+    require_api_key: bool,
+    require_write_keys: bool,
+) -> (Result<Loaded, Vec<Diagnostic>>, Files) {
     let files = match path {
         Some(p) => match read_files(p) {
             Ok(files) => files,
@@ -123,6 +138,7 @@ pub fn load_config_files(path: Option<&Path>, require_api_key: bool) -> (Result<
     let options = LoadOptions {
         env: &env_var,
         require_api_key,
+        require_write_keys,
     };
     (encharge_schema::check(&files, &options), files)
 }

@@ -140,12 +140,13 @@ enum Command {
     ///
     /// Segment's client libraries (and anything that speaks Segment's tracking
     /// API) post to /v1/batch, /v1/track, /v1/identify, /v1/page, /v1/screen,
-    /// /v1/group and /v1/alias, with a write key as the basic-auth user name. An
-    /// event is synced to the queue in --data-dir before the 200 goes out, then
-    /// planned with the config and delivered as `send` does (retries, per-user
-    /// order, dead letters in DATA_DIR/dead-letters.ndjson). The config is
-    /// reloaded on SIGHUP or when its files change (a config that does not load is
-    /// refused, the old one keeps running). GET /healthz, GET /metrics (Prometheus).
+    /// /v1/group and /v1/alias, with a write key as the basic-auth user name
+    /// (--write-key, or settings.write_keys in the config). An event is synced to
+    /// the queue in --data-dir before the 200 goes out, then planned with the
+    /// config and delivered as `send` does (retries, per-user order, dead letters
+    /// in DATA_DIR/dead-letters.ndjson). The config is reloaded on SIGHUP or when
+    /// its files change, write keys and API key included (a config that does not
+    /// load is refused, the old one keeps running). GET /healthz, GET /metrics (Prometheus).
     /// SIGTERM stops accepting; what is not delivered stays queued for the next start.
     #[command(
         after_help = "Example:\n  ENCHARGE_API_KEY=... encharge-actions serve --config mappings/ --listen 127.0.0.1:8088 --data-dir /var/lib/encharge-actions --write-key WRITE_KEY"
@@ -216,7 +217,7 @@ struct ServeArgs {
     /// Directory of the durable queue and the dead-letter file (created if missing).
     #[arg(long, value_name = "DIR")]
     data_dir: PathBuf,
-    /// A write key clients may use (repeat for several).
+    /// A write key clients may use (repeat for several), besides the config's settings.write_keys.
     #[arg(
         long = "write-key",
         value_name = "KEY",

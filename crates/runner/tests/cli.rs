@@ -185,6 +185,38 @@ fn map_reports_what_validate_reports() {
     }
 }
 
+/// An unset `${VAR}` among the write keys is a warning for `validate` (CI rarely has the
+/// secrets of the ingest server), and `map` does not mind it; an empty key is an error.
+#[test]
+fn validate_warns_of_unset_write_key_variables() {
+    let dir = scratch("write-keys");
+    let config = dir.join("c.yaml");
+    std::fs::write(
+        &config,
+        "version: 1\nsettings:\n  api_key: literal-key\n  write_keys:\n    - ${ENCHARGE_TEST_UNSET_WRITE_KEY}\n\
+         subscriptions:\n  - name: T\n    trigger: 'type = \"track\"'\n    action: trackEvent\n",
+    )
+    .unwrap();
+    let path = config.to_str().unwrap();
+    let out = run(&["validate", path]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "{path}:5:7: warning: field settings.write_keys.0: the environment variable \
+             ENCHARGE_TEST_UNSET_WRITE_KEY is not set; `serve` needs it"
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(run(&["map", "--config", path, "/dev/null"]).status.code(), Some(0));
+
+    std::fs::write(&config, "version: 1\nsettings:\n  write_keys: [\"\"]\n").unwrap();
+    let out = run(&["validate", path]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).contains("a write key cannot be empty"), "{}", stdout(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn test_command_reports_failures_and_exits_1() {
     let dir = scratch("test");

@@ -721,3 +721,187 @@ fn the_library_reports_every_job_and_keeps_order_per_key() {
         assert_eq!(ns.len(), 10);
     }
 }
+
+/// A server's delivery (`stop_on_rejected_key: false`) does not stop on a 401: it
+/// dead-letters each request at once while the key stays rejected, and sends again
+/// once `set_api_key` brings another key.
+#[test]
+fn a_rejected_key_replaced_while_running_resumes_delivery() {
+    use encharge_runner::delivery::deadletter::{DeadLetters, Reason};
+    use encharge_runner::delivery::{Delivery, DeliveryOptions, Job, Origin, Outcome, Request, Stats, client};
+    use std::sync::{Arc, Mutex};
+
+    const OLD: &str = "ek_test_old_key_0000000";
+    let server = FakeEncharge::start(Faults {
+        api_key: Some(KEY.to_owned()),
+        ..Faults::default()
+    })
+    .unwrap();
+    let dir = workdir("rekey");
+    let outcomes: Arc<Mutex<Vec<Outcome>>> = Arc::default();
+    let seen = Arc::clone(&outcomes);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let options = DeliveryOptions {
+            on_done: Some(Arc::new(move |_: &Job, outcome: &Outcome| {
+                seen.lock().unwrap().push(*outcome)
+            })),
+            stop_on_rejected_key: false,
+            ..DeliveryOptions::default()
+        };
+        let dead = Arc::new(DeadLetters::new(dir.join("dead.ndjson"), OLD));
+        let client = client::build(&client::ClientOptions::default()).unwrap();
+        let delivery = Delivery::start(client, OLD, options, dead, Arc::new(Stats::default())).unwrap();
+        let mut rejected = delivery.watch_api_key_rejected();
+        let submitter = delivery.submitter().unwrap();
+        let job = |n: u32| Job {
+            request: Request {
+                method: reqwest::Method::POST,
+                url: server.ingest_url().parse().unwrap(),
+                headers: Vec::new(),
+                body: Some(format!(r#"{{"n":{n}}}"#).into()),
+            },
+            key: Some(format!("u:{n}").into()),
+            subscription: "S".into(),
+            action: "trackEvent".into(),
+            origin: Arc::new(Origin::default()),
+        };
+        let ended = |n: usize| {
+            let outcomes = Arc::clone(&outcomes);
+            async move {
+                for _ in 0..600 {
+                    if outcomes.lock().unwrap().len() >= n {
+                        return outcomes.lock().unwrap()[n - 1];
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                panic!("job {n} did not end");
+            }
+        };
+
+        submitter.submit(job(1)).await.unwrap();
+        let first = ended(1).await;
+        assert!(
+            matches!(
+                first,
+                Outcome::DeadLettered {
+                    reason: Reason::ApiKeyRejected,
+                    status: Some(401),
+                    attempts: 1
+                }
+            ),
+            "{first:?}"
+        );
+        assert_eq!(delivery.api_key_rejected(), Some(401));
+        assert_eq!(*rejected.borrow_and_update(), Some(401));
+        // Still taking jobs, but not sending them with a key known to be rejected.
+        submitter.submit(job(2)).await.unwrap();
+        let second = ended(2).await;
+        assert!(
+            matches!(
+                second,
+                Outcome::DeadLettered {
+                    reason: Reason::ApiKeyRejected,
+                    attempts: 0,
+                    ..
+                }
+            ),
+            "{second:?}"
+        );
+        assert_eq!(server.requests().len(), 1);
+
+        assert!(delivery.set_api_key(KEY).unwrap());
+        assert!(!delivery.api_keys().set(KEY).unwrap(), "the same key is no change");
+        assert!(delivery.set_api_key("line\nbreak").is_err());
+        assert_eq!(delivery.api_key_rejected(), None);
+        rejected.changed().await.unwrap();
+        assert_eq!(*rejected.borrow_and_update(), None);
+        submitter.submit(job(3)).await.unwrap();
+        let third = ended(3).await;
+        assert!(matches!(third, Outcome::Delivered { status: 200, .. }), "{third:?}");
+        drop(submitter);
+        delivery.finish().await;
+    });
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].header("x-encharge-token"), Some(OLD));
+    assert_eq!(requests[1].header("x-encharge-token"), Some(KEY));
+    let letters = std::fs::read_to_string(dir.join("dead.ndjson")).unwrap();
+    assert_eq!(letters.lines().count(), 2);
+    assert!(!letters.contains(OLD) && !letters.contains(KEY), "{letters}");
+}
+
+/// A 401 to a request sent with a key that has been replaced since says nothing of the
+/// new key: the request goes again with the new one, and delivery is not halted.
+#[test]
+fn a_401_for_a_replaced_key_retries_with_the_new_one() {
+    use encharge_runner::delivery::deadletter::DeadLetters;
+    use encharge_runner::delivery::{Delivery, DeliveryOptions, Job, Origin, Outcome, Request, Stats, client};
+    use std::sync::{Arc, Mutex};
+
+    const OLD: &str = "ek_test_old_key_1111111";
+    let server = FakeEncharge::start(Faults {
+        api_key: Some(KEY.to_owned()),
+        latency: Duration::from_millis(500),
+        ..Faults::default()
+    })
+    .unwrap();
+    let dir = workdir("rekey-in-flight");
+    let outcomes: Arc<Mutex<Vec<Outcome>>> = Arc::default();
+    let seen = Arc::clone(&outcomes);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let options = DeliveryOptions {
+            on_done: Some(Arc::new(move |_: &Job, outcome: &Outcome| {
+                seen.lock().unwrap().push(*outcome)
+            })),
+            stop_on_rejected_key: false,
+            ..DeliveryOptions::default()
+        };
+        let dead = Arc::new(DeadLetters::new(dir.join("dead.ndjson"), OLD));
+        let client = client::build(&client::ClientOptions::default()).unwrap();
+        let delivery = Delivery::start(client, OLD, options, dead, Arc::new(Stats::default())).unwrap();
+        let submitter = delivery.submitter().unwrap();
+        let job = Job {
+            request: Request {
+                method: reqwest::Method::POST,
+                url: server.ingest_url().parse().unwrap(),
+                headers: Vec::new(),
+                body: Some(r#"{"n":1}"#.into()),
+            },
+            key: Some("u:1".into()),
+            subscription: "S".into(),
+            action: "trackEvent".into(),
+            origin: Arc::new(Origin::default()),
+        };
+        submitter.submit(job).await.unwrap();
+        // The request with the old key is at the server, its 401 not yet sent.
+        for _ in 0..600 {
+            if server.received() >= 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(server.received(), 1);
+        assert!(delivery.set_api_key(KEY).unwrap());
+        drop(submitter);
+        delivery.finish().await;
+    });
+    let outcomes = outcomes.lock().unwrap();
+    assert!(
+        matches!(
+            outcomes[..],
+            [Outcome::Delivered {
+                status: 200,
+                attempts: 2
+            }]
+        ),
+        "{outcomes:?}"
+    );
+    let tokens: Vec<_> = server
+        .requests()
+        .iter()
+        .map(|r| r.header("x-encharge-token").map(str::to_owned))
+        .collect();
+    assert_eq!(tokens, [Some(OLD.to_owned()), Some(KEY.to_owned())]);
+}

@@ -53,6 +53,7 @@ fn run_case(dir: &Path) -> (PathBuf, String) {
     let options = LoadOptions {
         env: &test_env,
         require_api_key: false,
+        require_write_keys: false,
     };
     // The checks every command loads configs with, so golden errors read as users see them.
     match encharge_schema::check(&files, &options) {
@@ -166,6 +167,7 @@ fn real_events_match_segment() {
     let options = LoadOptions {
         env: &test_env,
         require_api_key: true,
+        require_write_keys: false,
     };
     let loaded = encharge_schema::check(&files, &options).unwrap();
     let events = std::fs::read(root().join("data/analytics-python.ndjson")).unwrap();

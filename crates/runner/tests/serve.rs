@@ -18,6 +18,9 @@ use serde_json::{Value, json};
 
 const API_KEY: &str = "ek_test_serve_Hq3vL9";
 const WRITE_KEY: &str = "wk_test_serve";
+/// A write key the server's environment holds, for `${VAR}` in `settings.write_keys`.
+const ENV_WRITE_KEY_VAR: &str = "SERVE_TEST_WRITE_KEY";
+const ENV_WRITE_KEY: &str = "wk_test_from_env";
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_encharge-actions")
@@ -46,6 +49,14 @@ fn config_text(server: &FakeEncharge, extra: &str) -> String {
     format!("{}{extra}", presets_at(server))
 }
 
+/// The presets pointed at the server, with `api_key` (YAML) and more `settings` lines.
+fn config_with_settings(server: &FakeEncharge, api_key: &str, settings: &str) -> String {
+    presets_at(server).replace(
+        "  api_key: ${ENCHARGE_API_KEY}\n",
+        &format!("  api_key: {api_key}\n{settings}"),
+    )
+}
+
 /// A running `serve`; killed when dropped.
 struct Serve {
     child: Child,
@@ -68,23 +79,24 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Starts `serve` with `--write-key WRITE_KEY`.
 fn start(dir: &Path, config: &Path, port: u16, extra: &[&str]) -> Serve {
+    start_keys(dir, config, port, &[&["--write-key", WRITE_KEY], extra].concat())
+}
+
+/// Starts `serve` with only the write keys in `args` and in the config.
+fn start_keys(dir: &Path, config: &Path, port: u16, args: &[&str]) -> Serve {
     let log = dir.join(format!("serve-{}.log", fastrand_suffix()));
     let child = Command::new(bin())
         .args(["serve", "--config"])
         .arg(config)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir.join("data"))
-        .args([
-            "--write-key",
-            WRITE_KEY,
-            "--backoff",
-            "20ms",
-            "--reload-interval",
-            "100ms",
-        ])
-        .args(extra)
+        .args(["--backoff", "20ms", "--reload-interval", "100ms"])
+        .args(args)
         .env("ENCHARGE_API_KEY", API_KEY)
+        .env(ENV_WRITE_KEY_VAR, ENV_WRITE_KEY)
+        .env_remove("ENCHARGE_WRITE_KEYS")
         .env("ENCHARGE_LOG", "debug")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -125,7 +137,9 @@ fn http(addr: SocketAddr, head: &str, body: &[u8]) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
     stream.write_all(head.as_bytes()).ok()?;
-    stream.write_all(body).ok()?;
+    // A server may answer (413) and close before reading a body it refuses; the write then
+    // fails, but the answer is there to read, as HTTP clients do.
+    let _ = stream.write_all(body);
     let mut reader = BufReader::new(stream);
     let mut status = String::new();
     reader.read_line(&mut status).ok()?;
@@ -188,7 +202,11 @@ fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8]) -> 
 }
 
 fn post_json(addr: SocketAddr, path: &str, body: &Value) -> (u16, String) {
-    let auth = basic(WRITE_KEY);
+    post_as(addr, WRITE_KEY, path, body)
+}
+
+fn post_as(addr: SocketAddr, write_key: &str, path: &str, body: &Value) -> (u16, String) {
+    let auth = basic(write_key);
     post(
         addr,
         path,
@@ -552,6 +570,184 @@ fn sigterm_stops_cleanly() {
             .iter()
             .any(|r| String::from_utf8_lossy(&r.body).contains("Term"))
     );
+}
+
+/// Write keys from the config (literal and `${VAR}`) are accepted without `--write-key`, and
+/// a reload that changes them lets the new key in and shuts the old ones out at once.
+#[test]
+fn write_keys_from_the_config_are_taken_and_replaced_on_reload() {
+    let dir = workdir("write-keys");
+    let server = FakeEncharge::start(Faults::default()).unwrap();
+    let config = dir.join("config.yaml");
+    let keys = |keys: &str| config_with_settings(&server, "${ENCHARGE_API_KEY}", &format!("  write_keys: {keys}\n"));
+    std::fs::write(&config, keys(&format!("[wk_file_first, \"${{{ENV_WRITE_KEY_VAR}}}\"]"))).unwrap();
+    let serve = start_keys(&dir, &config, free_port(), &[]);
+    let a = serve.addr;
+    let event = |name: &str| json!({"type": "track", "userId": "wk", "event": name});
+
+    assert_eq!(post_as(a, "wk_file_first", "/v1/track", &event("First")).0, 200);
+    assert_eq!(post_as(a, ENV_WRITE_KEY, "/v1/track", &event("From env")).0, 200);
+    let (status, body) = post_as(a, WRITE_KEY, "/v1/track", &event("Not a key"));
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("invalid write key"), "{body}");
+    let json_ct = ("Content-Type", "application/json");
+    let in_body = json!({"batch": [event("In body")], "writeKey": "wk_file_firsT"});
+    assert_eq!(post(a, "/v1/batch", &[json_ct], in_body.to_string().as_bytes()).0, 401);
+
+    // A longer key, so the file's size changes too and the change is seen whatever the clock.
+    std::fs::write(&config, keys("[wk_file_second_one]")).unwrap();
+    wait_for(&serve, "the reload", || {
+        metric(a, "encharge_config_reloads_total") == Some(1.0)
+    });
+    assert_eq!(post_as(a, "wk_file_second_one", "/v1/track", &event("Second")).0, 200);
+    assert_eq!(post_as(a, "wk_file_first", "/v1/track", &event("Old key")).0, 401);
+    assert_eq!(post_as(a, ENV_WRITE_KEY, "/v1/track", &event("Old env key")).0, 401);
+    let in_body = json!({"batch": [event("Second in body")], "writeKey": "wk_file_second_one"});
+    assert_eq!(post(a, "/v1/batch", &[json_ct], in_body.to_string().as_bytes()).0, 200);
+
+    // A config that would leave no key at all is refused; the keys before stay.
+    std::fs::write(&config, keys("[]")).unwrap();
+    wait_for(&serve, "the keyless config to be refused", || {
+        metric(a, "encharge_config_reload_failures_total").is_some_and(|n| n >= 1.0)
+    });
+    assert_eq!(post_as(a, "wk_file_second_one", "/v1/track", &event("Still in")).0, 200);
+
+    wait_for(&serve, "the accepted events to be delivered", || {
+        let delivered: String = server
+            .delivered()
+            .iter()
+            .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+            .collect();
+        ["First", "From env", "Second", "Second in body", "Still in"]
+            .iter()
+            .all(|e| delivered.contains(&format!("\"{e}\"")))
+    });
+    let delivered: String = server
+        .delivered()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    for refused in ["Not a key", "In body", "Old key", "Old env key"] {
+        assert!(!delivered.contains(refused), "{refused} was let in");
+    }
+    let log = std::fs::read_to_string(&serve.log).unwrap();
+    assert!(log.contains("The accepted write keys changed."), "{log}");
+    assert!(log.contains("no client could send"), "{log}");
+    assert!(!log.contains("wk_file_"), "a write key is in the log:\n{log}");
+}
+
+/// Without any write key (no flag, no variable, none in the config) `serve` does not start,
+/// and says where keys go.
+#[test]
+fn serve_without_any_write_key_names_both_places() {
+    let dir = workdir("no-keys");
+    let server = FakeEncharge::start(Faults::default()).unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, config_text(&server, "")).unwrap();
+    let out = Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--listen", &format!("127.0.0.1:{}", free_port()), "--data-dir"])
+        .arg(dir.join("data"))
+        .env("ENCHARGE_API_KEY", API_KEY)
+        .env_remove("ENCHARGE_WRITE_KEYS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--write-key") && stderr.contains("settings.write_keys"),
+        "{stderr}"
+    );
+    // An unset variable among the config's write keys is an error at its place.
+    let text = config_with_settings(
+        &server,
+        "${ENCHARGE_API_KEY}",
+        "  write_keys:\n    - ${SERVE_TEST_UNSET_KEY}\n",
+    );
+    let line = text.lines().position(|l| l.contains("SERVE_TEST_UNSET_KEY")).unwrap() + 1;
+    std::fs::write(&config, text).unwrap();
+    let out = Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--listen", &format!("127.0.0.1:{}", free_port()), "--data-dir"])
+        .arg(dir.join("data"))
+        .args(["--write-key", WRITE_KEY])
+        .env("ENCHARGE_API_KEY", API_KEY)
+        .env_remove("SERVE_TEST_UNSET_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:{line}:7: error: field settings.write_keys.0: the environment variable SERVE_TEST_UNSET_KEY is not set",
+            config.display()
+        )),
+        "{stderr}"
+    );
+}
+
+/// A new `settings.api_key` is sent from the reload on, without a restart; when Encharge had
+/// rejected the old one, delivery resumes and /healthz is healthy again.
+#[test]
+fn a_new_api_key_in_the_config_is_used_without_a_restart() {
+    const NEW_KEY: &str = "ek_test_serve_new_Tw7pR2";
+    let dir = workdir("api-key");
+    let server = FakeEncharge::start(Faults {
+        api_key: Some(NEW_KEY.to_owned()),
+        ..Faults::default()
+    })
+    .unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, config_text(&server, "")).unwrap();
+    let serve = start(&dir, &config, free_port(), &[]);
+    let a = serve.addr;
+
+    // Encharge rejects the key the server started with.
+    assert_eq!(
+        post_json(a, "/v1/track", &json!({"userId": "k", "event": "Before"})).0,
+        200
+    );
+    wait_for(&serve, "/healthz to report the rejected key", || {
+        get(a, "/healthz").is_some_and(|(s, b)| s == 503 && b.contains("rejected the API key"))
+    });
+    let dead = dir.join("data/dead-letters.ndjson");
+    wait_for(&serve, "the event to be dead-lettered", || {
+        std::fs::read_to_string(&dead).is_ok_and(|t| t.contains("Before"))
+    });
+
+    std::fs::write(&config, config_with_settings(&server, NEW_KEY, "")).unwrap();
+    wait_for(&serve, "/healthz to be healthy again", || {
+        get(a, "/healthz").is_some_and(|(s, _)| s == 200)
+    });
+    assert_eq!(
+        post_json(a, "/v1/track", &json!({"userId": "k", "event": "After"})).0,
+        200
+    );
+    wait_for(&serve, "the event sent with the new key", || {
+        server
+            .delivered()
+            .iter()
+            .any(|r| String::from_utf8_lossy(&r.body).contains("After"))
+    });
+    for r in server.requests() {
+        let body = String::from_utf8_lossy(&r.body);
+        let want = if body.contains("After") { NEW_KEY } else { API_KEY };
+        assert_eq!(r.header("x-encharge-token"), Some(want), "{body}");
+    }
+    wait_for(&serve, "the reload to be counted", || {
+        metric(a, "encharge_config_reloads_total") == Some(1.0)
+    });
+    let log = std::fs::read_to_string(&serve.log).unwrap();
+    assert!(log.contains("The API key changed"), "{log}");
+    assert!(log.contains("Delivery resumes with the new API key."), "{log}");
+    assert!(
+        !log.contains(API_KEY) && !log.contains(NEW_KEY),
+        "an API key is in the log"
+    );
+    let letters = std::fs::read_to_string(&dead).unwrap();
+    assert!(!letters.contains(API_KEY) && !letters.contains(NEW_KEY), "{letters}");
 }
 
 /// Stops `serve` with SIGTERM and waits for it to exit.

@@ -9,7 +9,7 @@
 //!             action: addTag\n    mapping:\n      tag: { \"@pth\": \"$.traits.plan\" }\n";
 //! let files = vec![("tags.yaml".to_owned(), text.to_owned())];
 //! let env = |_: &str| None;
-//! let options = LoadOptions { env: &env, require_api_key: false };
+//! let options = LoadOptions { env: &env, require_api_key: false, require_write_keys: false };
 //! let problems = encharge_schema::check(&files, &options).err().unwrap_or_default();
 //! assert_eq!(
 //!     problems[0].to_string(),

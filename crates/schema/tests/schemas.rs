@@ -134,6 +134,7 @@ fn check(text: &str) -> Vec<encharge_engine::config::Diagnostic> {
     let options = LoadOptions {
         env: &env,
         require_api_key: false,
+        require_write_keys: false,
     };
     match encharge_schema::check(&files, &options) {
         Ok(loaded) => loaded.warnings,

@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
         let options = LoadOptions {
             env: &env,
             require_api_key,
+            require_write_keys: require_api_key,
         };
         let files = vec![("f.yaml".to_owned(), text.clone())];
         match load(&files, &options) {
@@ -60,6 +61,7 @@ fuzz_target!(|data: &[u8]| {
     let options = LoadOptions {
         env: &env,
         require_api_key: false,
+        require_write_keys: false,
     };
     let _ = load(&files, &options);
 });

@@ -228,7 +228,7 @@ impl Action {
     }
 }
 
-/// A secret string (the API key) whose `Debug` prints `***`, so that it never
+/// A secret string (the API key, a write key) whose `Debug` prints `***`, so that it never
 /// reaches logs, errors or dead letters by accident.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -251,7 +251,7 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Where and with which key requests go.
+/// Where and with which key requests go, and which write keys `serve` accepts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// The Encharge API key, sent as `X-Encharge-Token`.
@@ -260,6 +260,9 @@ pub struct Settings {
     pub ingest_url: String,
     /// Base of the REST API (tags, people, accounts, schemas), without `/v1`.
     pub api_url: String,
+    /// Write keys the ingest server accepts from Segment clients, besides those of its command
+    /// line (`settings.write_keys`, `${VAR}` expanded). Planning does not use them.
+    pub write_keys: Vec<Secret>,
 }
 
 /// Encharge's ingest endpoint.
@@ -274,6 +277,7 @@ impl Settings {
             api_key: Secret::new(api_key),
             ingest_url: INGEST_URL.to_owned(),
             api_url: API_URL.to_owned(),
+            write_keys: Vec::new(),
         }
     }
 

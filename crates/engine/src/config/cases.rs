@@ -144,6 +144,7 @@ mod tests {
         let options = LoadOptions {
             env: &env,
             require_api_key: false,
+            require_write_keys: false,
         };
         let loaded = load(&files, &options).unwrap();
         let got = outcomes(&loaded.destination, &json!({"type": "identify", "userId": "u1"}));

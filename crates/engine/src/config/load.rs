@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::yaml::{self, NodePos, Pos, PosIndex};
 use super::{ConfigFile, SubscriptionConfig};
-use crate::actions::{Action, Settings};
+use crate::actions::{Action, Secret, Settings};
 use crate::mapping::Mapping;
 use crate::plan::{Destination, Subscription};
 use crate::suggest::did_you_mean;
@@ -35,7 +35,8 @@ pub enum ErrorKind {
     Shape,
     /// `version` other than 1: `version: 2`.
     Version,
-    /// `${VAR}` names an environment variable that is not set.
+    /// `${VAR}` names an environment variable that is not set (or, in a write key, one that is
+    /// empty): `api_key: ${ENCHARGE_API_KEY}` without `ENCHARGE_API_KEY`.
     MissingEnv,
     /// The same setting in two files of a config directory.
     DuplicateSetting,
@@ -106,6 +107,9 @@ pub struct LoadOptions<'a> {
     /// Whether an unset `${VAR}` in `api_key` (or no `api_key` at all) is an error.
     /// A dry run (`map`, `test`) does not need the key; `send` and `serve` do.
     pub require_api_key: bool,
+    /// Whether an unset `${VAR}` in `write_keys`, or one that expands to nothing, is an error.
+    /// Only `serve` takes write keys; the other commands ignore them.
+    pub require_write_keys: bool,
 }
 
 /// A loaded config: the destination and the warnings found on the way.
@@ -118,7 +122,8 @@ pub struct Loaded {
 }
 
 const ROOT_KEYS: &[&str] = &["version", "settings", "subscriptions"];
-const SETTINGS_KEYS: &[&str] = &["api_key", "ingest_url", "api_url"];
+const SETTINGS_KEYS: &[&str] = &["api_key", "ingest_url", "api_url", WRITE_KEYS];
+const WRITE_KEYS: &str = "write_keys";
 const SUBSCRIPTION_KEYS: &[&str] = &["name", "trigger", "action", "enabled", "use_defaults", "mapping"];
 
 /// Loads and compiles config files, given as `(file name, text)`.
@@ -499,6 +504,7 @@ struct SettingsAcc {
     api_key: Option<Result<String, String>>,
     ingest_url: Option<String>,
     api_url: Option<String>,
+    write_keys: Vec<String>,
     seen: HashMap<&'static str, String>,
 }
 
@@ -511,20 +517,10 @@ impl SettingsAcc {
         ];
         for (name, value) in fields {
             let Some(value) = value else { continue };
-            let pointer = format!("/settings/{name}");
-            if let Some(first) = self.seen.get(name) {
-                let message = format!("`{name}` is already set in {first}");
-                ctx.error(
-                    ErrorKind::DuplicateSetting,
-                    &pointer,
-                    None,
-                    &format!("settings.{name}"),
-                    message,
-                    Some("set each setting in one file only".to_owned()),
-                );
+            if !self.first_time(ctx, name) {
                 continue;
             }
-            self.seen.insert(name, ctx.file.to_owned());
+            let pointer = format!("/settings/{name}");
             let expanded = expand_env(&value, options.env);
             match (name, expanded) {
                 ("api_key", expanded) => {
@@ -554,6 +550,72 @@ impl SettingsAcc {
                 }
                 ("ingest_url", Ok(url)) => self.ingest_url = Some(url),
                 (_, Ok(url)) => self.api_url = Some(url),
+            }
+        }
+        if let Some(keys) = raw.write_keys
+            && self.first_time(ctx, WRITE_KEYS)
+        {
+            self.take_write_keys(ctx, &keys, options);
+        }
+    }
+
+    /// Whether the setting `name` is met for the first time; reports it when a file before set it.
+    fn first_time(&mut self, ctx: &mut FileCtx<'_>, name: &'static str) -> bool {
+        if let Some(first) = self.seen.get(name) {
+            ctx.error(
+                ErrorKind::DuplicateSetting,
+                &format!("/settings/{name}"),
+                None,
+                &format!("settings.{name}"),
+                format!("`{name}` is already set in {first}"),
+                Some("set each setting in one file only".to_owned()),
+            );
+            return false;
+        }
+        self.seen.insert(name, ctx.file.to_owned());
+        true
+    }
+
+    fn take_write_keys(&mut self, ctx: &mut FileCtx<'_>, keys: &[String], options: &LoadOptions<'_>) {
+        for (i, key) in keys.iter().enumerate() {
+            let pointer = format!("/settings/{WRITE_KEYS}/{i}");
+            let field = format!("settings.{WRITE_KEYS}.{i}");
+            // An empty entry would let a client in with no key at all; it is a slip, whatever the command.
+            if key.is_empty() {
+                ctx.error(
+                    ErrorKind::Shape,
+                    &pointer,
+                    None,
+                    &field,
+                    "a write key cannot be empty".to_owned(),
+                    Some("write the key, or `${VAR}` to read it from the environment; or remove the entry".to_owned()),
+                );
+                continue;
+            }
+            match expand_env(key, options.env) {
+                Ok(expanded) if !expanded.is_empty() => {
+                    if !self.write_keys.contains(&expanded) {
+                        self.write_keys.push(expanded);
+                    }
+                }
+                Ok(_) if options.require_write_keys => ctx.error(
+                    ErrorKind::MissingEnv,
+                    &pointer,
+                    None,
+                    &field,
+                    format!("the write key `{key}` expands to nothing (its environment variable is empty)"),
+                    Some("set the variable to a write key of your Segment source".to_owned()),
+                ),
+                Err(var) if options.require_write_keys => ctx.error(
+                    ErrorKind::MissingEnv,
+                    &pointer,
+                    None,
+                    &field,
+                    format!("the environment variable {var} is not set"),
+                    Some(format!("export {var}=<a write key of your Segment source>")),
+                ),
+                // Only `serve` uses the write keys; `map` and `send` need not have them.
+                Ok(_) | Err(_) => {}
             }
         }
     }
@@ -590,6 +652,7 @@ impl SettingsAcc {
         if let Some(url) = self.api_url {
             settings.api_url = url.trim_end_matches('/').to_owned();
         }
+        settings.write_keys = self.write_keys.into_iter().map(Secret::new).collect();
         settings
     }
 }
@@ -840,6 +903,7 @@ mod tests {
         let options = LoadOptions {
             env: &env,
             require_api_key: false,
+            require_write_keys: false,
         };
         match load(&files, &options) {
             Ok(loaded) => loaded.warnings,
@@ -953,6 +1017,107 @@ mod tests {
         assert!(
             got[0].ends_with("expected a boolean (write `true` or `false`)"),
             "{got:?}"
+        );
+    }
+
+    fn env_with_empty(var: &str) -> Option<String> {
+        match var {
+            "EMPTY" => Some(String::new()),
+            _ => env(var),
+        }
+    }
+
+    /// Loads `files` as `serve` does (`require_write_keys`) or as `map` does.
+    fn load_files(files: &[(&str, &str)], require_write_keys: bool) -> Result<Loaded, Vec<String>> {
+        let files: Vec<(String, String)> = files.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())).collect();
+        let options = LoadOptions {
+            env: &env_with_empty,
+            require_api_key: false,
+            require_write_keys,
+        };
+        load(&files, &options).map_err(|problems| problems.iter().map(ToString::to_string).collect())
+    }
+
+    fn write_keys(loaded: &Loaded) -> Vec<&str> {
+        loaded
+            .destination
+            .settings
+            .write_keys
+            .iter()
+            .map(Secret::expose)
+            .collect()
+    }
+
+    #[test]
+    fn write_keys_are_read_with_their_variables() {
+        let text =
+            format!("{SUB}    action: addTag\nsettings:\n  write_keys: [\"${{KEY}}\", wk-literal, wk-literal]\n");
+        let loaded = load_files(&[("c.yaml", &text)], true).unwrap();
+        assert_eq!(write_keys(&loaded), ["secret-key", "wk-literal"]);
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let none = load_files(&[("c.yaml", &format!("{SUB}    action: addTag\n"))], true).unwrap();
+        assert!(write_keys(&none).is_empty());
+        // The keys stay out of debug output, as the API key does.
+        assert!(!format!("{:?}", loaded.destination.settings).contains("wk-literal"));
+    }
+
+    #[test]
+    fn an_unset_write_key_variable_is_an_error_only_for_serve() {
+        let text = "version: 1\nsettings:\n  write_keys:\n    - wk-1\n    - ${NOPE}\n    - ${EMPTY}\n";
+        assert_eq!(
+            load_files(&[("c.yaml", text)], true).unwrap_err(),
+            [
+                "c.yaml:5:7: error: field settings.write_keys.1: the environment variable NOPE is not set \
+                 (export NOPE=<a write key of your Segment source>)",
+                "c.yaml:6:7: error: field settings.write_keys.2: the write key `${EMPTY}` expands to nothing (its \
+                 environment variable is empty) (set the variable to a write key of your Segment source)",
+            ]
+        );
+        // `map` and `send` ignore write keys, so they need not have the variables.
+        let loaded = load_files(&[("c.yaml", text)], false).unwrap();
+        assert_eq!(write_keys(&loaded), ["wk-1"]);
+    }
+
+    #[test]
+    fn an_empty_write_key_is_an_error_for_every_command() {
+        let text = "version: 1\nsettings:\n  write_keys: [wk-1, \"\"]\n";
+        for require in [true, false] {
+            assert_eq!(
+                load_files(&[("c.yaml", text)], require).unwrap_err(),
+                [
+                    "c.yaml:3:22: error: field settings.write_keys.1: a write key cannot be empty (write the key, or \
+                     `${VAR}` to read it from the environment; or remove the entry)"
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn write_keys_in_two_files_are_a_duplicate_setting() {
+        let a = "version: 1\nsettings:\n  write_keys: [wk-a]\n";
+        let b = "version: 1\nsettings:\n  api_url: http://127.0.0.1:1\n  write_keys:\n    - wk-b\n";
+        assert_eq!(
+            load_files(&[("a.yaml", a), ("b.yaml", b)], true).unwrap_err(),
+            [
+                "b.yaml:5:5: error: field settings.write_keys: `write_keys` is already set in a.yaml (set each setting \
+                 in one file only)"
+            ]
+        );
+    }
+
+    #[test]
+    fn write_keys_of_the_wrong_type_point_at_the_value() {
+        assert_eq!(
+            load_files(&[("c.yaml", "version: 1\nsettings:\n  write_keys: wk-1\n")], true).unwrap_err(),
+            ["c.yaml:3:15: error: field settings.write_keys: invalid type: string \"wk-1\", expected a list"]
+        );
+        assert_eq!(
+            load_files(&[("c.yaml", "version: 1\nsettings:\n  write_keys: [wk-1, 42]\n")], true).unwrap_err(),
+            ["c.yaml:3:22: error: field settings.write_keys.1: invalid type: integer `42`, expected a string"]
+        );
+        assert_eq!(
+            load_files(&[("c.yaml", "version: 1\nsettings:\n  write_key: [wk-1]\n")], true).unwrap_err(),
+            ["c.yaml:3:3: error: unknown key `write_key` (did you mean `write_keys`?)"]
         );
     }
 

@@ -34,7 +34,7 @@ pub struct ConfigFile {
     /// Version of the config format. Always `1`.
     #[cfg_attr(feature = "schemars", schemars(range(min = 1, max = 1)))]
     pub version: u32,
-    /// Where requests go and with which API key.
+    /// Where requests go and with which API key; the write keys `serve` accepts.
     #[serde(default)]
     pub settings: SettingsConfig,
     /// Which events go to which action, and how their fields are filled in.
@@ -53,6 +53,12 @@ pub struct SettingsConfig {
     pub ingest_url: Option<String>,
     /// Base URL of Encharge's REST API (tags, people, objects). Default `https://api.encharge.io`.
     pub api_url: Option<String>,
+    /// Write keys that `encharge-actions serve` accepts from Segment clients (the basic-auth user
+    /// name, or the body's `writeKey`), besides those of `--write-key` and `ENCHARGE_WRITE_KEYS`.
+    /// Each may use `${VAR}`, e.g. `- ${SEGMENT_WRITE_KEY}`. A reload of the config applies them at
+    /// once. Other commands ignore them.
+    #[cfg_attr(feature = "schemars", schemars(inner(length(min = 1))))]
+    pub write_keys: Option<Vec<String>>,
 }
 
 /// One subscription: a trigger, an action and a mapping.

@@ -395,6 +395,7 @@ mod tests {
             &LoadOptions {
                 env: &|_| None,
                 require_api_key: false,
+                require_write_keys: false,
             },
         )
         .unwrap();

@@ -80,6 +80,7 @@ pub fn check_path(path: &Path) -> (Vec<Diagnostic>, Files) {
     let options = LoadOptions {
         env: &env_var,
         require_api_key: true,
+        require_write_keys: true,
     };
     let mut problems = match encharge_schema::check(&files, &options) {
         Ok(loaded) => loaded.warnings,
@@ -95,6 +96,15 @@ pub fn check_path(path: &Path) -> (Vec<Diagnostic>, Files) {
         if d.kind == ErrorKind::MissingEnv && d.field.as_deref() == Some("settings.api_key") {
             d.severity = Severity::Warning;
             d.message.push_str("; `send` and `serve` need it");
+        }
+        // Write keys are secrets of the ingest server's machine, in the same way.
+        if d.kind == ErrorKind::MissingEnv
+            && d.field
+                .as_deref()
+                .is_some_and(|f| f.starts_with("settings.write_keys."))
+        {
+            d.severity = Severity::Warning;
+            d.message.push_str("; `serve` needs it");
         }
         if d.file.is_empty() {
             d.file = path.display().to_string();

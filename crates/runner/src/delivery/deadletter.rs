@@ -5,15 +5,17 @@
 //!
 //! The API key is never written: requests are stored without the token header
 //! (replay adds the current key), and any text that could echo the key (an
-//! answer's body, an error) has it replaced by `***` before it is written.
+//! answer's body, an error) has it replaced by `***` before it is written. When
+//! the key changes while running (`serve` reloads its config), the old keys stay
+//! masked too: an answer to a request sent before the change may still echo one.
 //! The file is opened on the first dead letter (append mode), so a run that
 //! delivers everything leaves no file behind; each line is flushed at once.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -111,7 +113,8 @@ pub struct DeadLetters {
     file: Mutex<Option<BufWriter<File>>>,
     written: AtomicU64,
     failed: AtomicU64,
-    secret: String,
+    /// Every API key used so far, the longest first (a key that holds another is masked whole).
+    secrets: RwLock<Vec<String>>,
 }
 
 impl DeadLetters {
@@ -122,7 +125,16 @@ impl DeadLetters {
             file: Mutex::new(None),
             written: AtomicU64::new(0),
             failed: AtomicU64::new(0),
-            secret: secret.to_owned(),
+            secrets: RwLock::new(vec![secret.to_owned()]),
+        }
+    }
+
+    /// Scrubs `secret` (a new API key) from every line too, besides the keys before it.
+    pub fn add_secret(&self, secret: &str) {
+        let mut secrets = self.secrets.write().unwrap_or_else(PoisonError::into_inner);
+        if !secrets.iter().any(|s| s == secret) {
+            secrets.push(secret.to_owned());
+            secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         }
     }
 
@@ -141,10 +153,11 @@ impl DeadLetters {
         self.failed.load(Ordering::Relaxed)
     }
 
-    /// The line as written: JSON, the API key scrubbed.
+    /// The line as written: JSON, the API keys scrubbed.
     pub fn line(&self, letter: &DeadLetter) -> String {
         let line = serde_json::to_string(letter).unwrap_or_default();
-        scrub(line, &self.secret)
+        let secrets = self.secrets.read().unwrap_or_else(PoisonError::into_inner);
+        secrets.iter().fold(line, |line, secret| scrub(line, secret))
     }
 
     /// Appends one dead letter and flushes it. When the file cannot be written, the
@@ -166,7 +179,7 @@ impl DeadLetters {
     }
 
     fn append(&self, line: &str) -> io::Result<()> {
-        let mut file = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
         if file.is_none() {
             let opened = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
             *file = Some(BufWriter::new(opened));
@@ -252,5 +265,35 @@ mod tests {
         assert_eq!(back.request, letter.request);
         assert_eq!(letters.written(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn old_and_new_keys_are_both_masked() {
+        let letters = DeadLetters::new("unused.ndjson", "old-key-1234");
+        letters.add_secret("old-key-1234-and-more");
+        letters.add_secret("new-key-5678");
+        let letter = DeadLetter {
+            time: now_rfc3339(),
+            reason: Reason::ApiKeyRejected,
+            subscription: "Track Event".into(),
+            action: "trackEvent".into(),
+            file: None,
+            line: None,
+            user: None,
+            status: Some(401),
+            response: Some("old-key-1234 then old-key-1234-and-more then new-key-5678".into()),
+            error: None,
+            attempts: 1,
+            request: StoredRequest {
+                method: "POST".into(),
+                url: "http://127.0.0.1:1/v1".into(),
+                headers: Map::new(),
+                body: None,
+            },
+            event: None,
+        };
+        let line = letters.line(&letter);
+        let back: DeadLetter = serde_json::from_str(&line).unwrap();
+        assert_eq!(back.response.as_deref(), Some("*** then *** then ***"), "{line}");
     }
 }

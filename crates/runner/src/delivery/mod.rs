@@ -16,6 +16,11 @@
 //! (Ctrl-C): nothing new starts, what waits is dead-lettered, and what is in
 //! flight finishes (or, with [`Stop::Abort`], is cut off and dead-lettered).
 //!
+//! A server cannot stop for a key the operator can fix while it runs: with
+//! [`DeliveryOptions::stop_on_rejected_key`] off, a rejected key only dead-letters
+//! each request at once, until [`Delivery::set_api_key`] brings another key;
+//! then requests go out again.
+//!
 //! The pieces are apart so that `send` (a file) and a server with an on-disk
 //! queue can feed the same workers.
 
@@ -26,7 +31,7 @@ pub mod retry;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -351,6 +356,10 @@ pub struct DeliveryOptions {
     pub queue: usize,
     /// Called for every job that ends.
     pub on_done: Option<OnDone>,
+    /// On a 401 or 403, stop delivery as [`Stop::Drain`] does (a run of `send`). When off
+    /// (a server), delivery goes on taking jobs and dead-letters each at once while the key
+    /// stays rejected; [`Delivery::set_api_key`] with another key resumes sending.
+    pub stop_on_rejected_key: bool,
 }
 
 impl Default for DeliveryOptions {
@@ -360,6 +369,7 @@ impl Default for DeliveryOptions {
             retry: RetryPolicy::default(),
             queue: 4096,
             on_done: None,
+            stop_on_rejected_key: true,
         }
     }
 }
@@ -378,11 +388,14 @@ pub enum Stop {
 
 struct Shared {
     client: reqwest::Client,
-    token: HeaderValue,
+    /// The API key header; replaced whole by [`Delivery::set_api_key`], so that an attempt can
+    /// tell whether the key it was sent with is still the current one.
+    token: RwLock<Arc<HeaderValue>>,
     options: DeliveryOptions,
     limit: Semaphore,
     stop: watch::Sender<Stop>,
-    rejected_key: OnceLock<u16>,
+    /// The status with which Encharge rejected the current key, if it did.
+    rejected_key: watch::Sender<Option<u16>>,
     paused_until: Mutex<Option<Instant>>,
     stats: Arc<Stats>,
     dead_letters: Arc<DeadLetters>,
@@ -426,11 +439,11 @@ impl Delivery {
         let (tx, rx) = mpsc::channel(options.queue.clamp(1, 1024));
         let shared = Arc::new(Shared {
             client,
-            token,
+            token: RwLock::new(Arc::new(token)),
             limit: Semaphore::new(options.concurrency.max(1)),
             options,
             stop: watch::Sender::new(Stop::Running),
-            rejected_key: OnceLock::new(),
+            rejected_key: watch::Sender::new(None),
             paused_until: Mutex::new(None),
             stats,
             dead_letters,
@@ -471,7 +484,23 @@ impl Delivery {
 
     /// The status (401 or 403) with which Encharge rejected the API key, if it did.
     pub fn api_key_rejected(&self) -> Option<u16> {
-        self.shared.rejected_key.get().copied()
+        *self.shared.rejected_key.borrow()
+    }
+
+    /// Follows [`Delivery::api_key_rejected`]: it goes back to `None` when
+    /// [`Delivery::set_api_key`] brings another key (unless delivery stops on a rejected key).
+    pub fn watch_api_key_rejected(&self) -> watch::Receiver<Option<u16>> {
+        self.shared.rejected_key.subscribe()
+    }
+
+    /// Sends with `api_key` from now on: see [`ApiKeys::set`].
+    pub fn set_api_key(&self, api_key: &str) -> Result<bool, Error> {
+        self.shared.set_api_key(api_key)
+    }
+
+    /// A handle that changes the API key from elsewhere (a config reload).
+    pub fn api_keys(&self) -> ApiKeys {
+        ApiKeys(Arc::clone(&self.shared))
     }
 
     /// Waits until every job handed over has ended. Call it after the producers
@@ -495,7 +524,74 @@ impl Stopper {
 
     /// See [`Delivery::api_key_rejected`]; still answers after [`Delivery::finish`].
     pub fn api_key_rejected(&self) -> Option<u16> {
-        self.0.rejected_key.get().copied()
+        *self.0.rejected_key.borrow()
+    }
+}
+
+/// Changes the API key of a [`Delivery`] from elsewhere.
+#[derive(Clone)]
+pub struct ApiKeys(Arc<Shared>);
+
+impl ApiKeys {
+    /// Sends with `api_key` from now on, requests already waiting or backing off included; the
+    /// dead-letter file masks it as well as the keys before it. When Encharge had rejected the
+    /// old key and delivery does not stop on a rejected key, requests go out again. Returns
+    /// whether the key changed; an error (and no change) when it cannot be an HTTP header.
+    pub fn set(&self, api_key: &str) -> Result<bool, Error> {
+        self.0.set_api_key(api_key)
+    }
+}
+
+impl Shared {
+    fn set_api_key(&self, api_key: &str) -> Result<bool, Error> {
+        let new = token(api_key)?;
+        let mut current = self.token.write().unwrap_or_else(PoisonError::into_inner);
+        if **current == new {
+            return Ok(false);
+        }
+        // Masked before anything is sent with it, so no dead letter can show it.
+        self.dead_letters.add_secret(api_key);
+        *current = Arc::new(new);
+        // A stopped delivery stays stopped: its report must still say why.
+        if !self.options.stop_on_rejected_key {
+            self.rejected_key.send_if_modified(|r| r.take().is_some());
+        }
+        Ok(true)
+    }
+
+    /// The API key header to send with now.
+    fn token(&self) -> Arc<HeaderValue> {
+        Arc::clone(&self.token.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Encharge answered `status` (401 or 403) to a request sent with `used`. Returns false when
+    /// the key has changed since: the answer says nothing of the current key.
+    fn reject_key(&self, used: &Arc<HeaderValue>, status: u16) -> bool {
+        // Under the lock, so that a new key cannot slip in between the check and the mark.
+        let current = self.token.read().unwrap_or_else(PoisonError::into_inner);
+        if !Arc::ptr_eq(&current, used) {
+            return false;
+        }
+        self.rejected_key.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(status);
+                true
+            } else {
+                false
+            }
+        });
+        true
+    }
+
+    /// Why a job must not be attempted now, if it must not.
+    fn halted(&self, stop: &watch::Receiver<Stop>) -> Option<Reason> {
+        if self.rejected_key.borrow().is_some() {
+            Some(Reason::ApiKeyRejected)
+        } else if *stop.borrow() != Stop::Running {
+            Some(Reason::Interrupted)
+        } else {
+            None
+        }
     }
 }
 
@@ -607,12 +703,7 @@ async fn deliver(shared: &Shared, job: &Job) -> Outcome {
     let mut attempts = 0u32;
     let mut last = Last::Nothing;
     loop {
-        if *stop.borrow() != Stop::Running {
-            let reason = if shared.rejected_key.get().is_some() {
-                Reason::ApiKeyRejected
-            } else {
-                Reason::Interrupted
-            };
+        if let Some(reason) = shared.halted(&stop) {
             return give_up(shared, job, reason, attempts, last);
         }
         let paused = *shared.paused_until.lock().unwrap_or_else(PoisonError::into_inner);
@@ -627,13 +718,14 @@ async fn deliver(shared: &Shared, job: &Job) -> Outcome {
             _ = stop.wait_for(|s| *s != Stop::Running) => continue,
         };
         // The permit may have come free from a request that just stopped the run (401).
-        if *stop.borrow() != Stop::Running {
+        if shared.halted(&stop).is_some() {
             continue;
         }
         attempts += 1;
         shared.stats.attempts.fetch_add(1, Ordering::Relaxed);
+        let token = shared.token();
         let (answered, retry_after) = tokio::select! {
-            answered = attempt(&shared.client, &shared.token, &job.request) => answered,
+            answered = attempt(&shared.client, &token, &job.request) => answered,
             _ = stop.wait_for(|s| *s == Stop::Abort) => {
                 last = Last::NoAnswer { error: "cut off in flight when delivery was aborted; it may have arrived".to_owned() };
                 drop(permit);
@@ -662,12 +754,23 @@ async fn deliver(shared: &Shared, job: &Job) -> Outcome {
             }
             RetryAction::Permanent => return give_up(shared, job, Reason::Rejected, attempts, last),
             RetryAction::ApiKeyRejected => {
-                if let Last::Answer { status, .. } = last
-                    && shared.rejected_key.set(status).is_ok()
-                {
-                    tracing::debug!(status, "API key refused; delivery stops.");
+                let status = match last {
+                    Last::Answer { status, .. } => status,
+                    _ => 401,
+                };
+                if !shared.reject_key(&token, status) {
+                    // Sent with a key that has been replaced since: try the new one.
+                    if attempts < policy.max_attempts {
+                        continue;
+                    }
+                    return give_up(shared, job, Reason::RetriesExhausted, attempts, last);
                 }
-                raise(&shared.stop, Stop::Drain);
+                if shared.options.stop_on_rejected_key {
+                    tracing::debug!(status, "API key refused; delivery stops.");
+                    raise(&shared.stop, Stop::Drain);
+                } else {
+                    tracing::debug!(status, "API key refused; requests are dead-lettered until it changes.");
+                }
                 return give_up(shared, job, Reason::ApiKeyRejected, attempts, last);
             }
             RetryAction::Retry { after } => {

@@ -7,8 +7,9 @@
 //! [`Delivery`] (retries, per-user order, dead letters). When every request of
 //! an event has ended, the event is acknowledged in the queue; what was not
 //! acknowledged when the process stopped (or was killed) is delivered after the
-//! next start. The config is reloaded on SIGHUP or when its files change; a new
-//! config that does not load is refused and the old one keeps running. SIGTERM
+//! next start. The config is reloaded on SIGHUP or when its files change (its
+//! subscriptions, write keys and API key alike); a new config that does not load
+//! is refused and the old one keeps running. SIGTERM
 //! (or Ctrl-C) stops accepting, lets the requests being answered finish, and
 //! gives delivery a grace period; what is still undelivered stays in the queue.
 
@@ -20,7 +21,6 @@ mod planner;
 pub mod queue;
 mod reload;
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -50,7 +50,8 @@ pub struct ServeOptions {
     pub listen: String,
     /// `--data-dir`: the queue and the dead-letter file.
     pub data_dir: PathBuf,
-    /// `--write-key`: the write keys accepted (basic-auth user name or the body's `writeKey`).
+    /// `--write-key`: the write keys accepted (basic-auth user name or the body's `writeKey`),
+    /// besides the config's `settings.write_keys`.
     pub write_keys: Vec<String>,
     /// Requests to Encharge in flight at most.
     pub concurrency: usize,
@@ -108,7 +109,7 @@ impl Default for ServeOptions {
 pub fn run(options: &ServeOptions) -> u8 {
     crate::logging::init();
     let seen = reload::fingerprint(&options.config);
-    let (loaded, files) = match crate::config::load_config(Some(&options.config), true) {
+    let (loaded, files) = match crate::config::load_serve_config(&options.config) {
         Ok(l) => l,
         Err(problems) => {
             print_diagnostics(&problems, &[]);
@@ -116,9 +117,12 @@ pub fn run(options: &ServeOptions) -> u8 {
         }
     };
     print_diagnostics(&loaded.warnings, &files);
-    let write_keys: HashSet<String> = options.write_keys.iter().filter(|k| !k.is_empty()).cloned().collect();
+    let write_keys = reload::WriteKeys::new(&options.write_keys, &loaded.destination.settings);
     if write_keys.is_empty() {
-        eprintln!("error: give the write keys clients use with --write-key (or ENCHARGE_WRITE_KEYS, comma-separated)");
+        eprintln!(
+            "error: no write key: give the keys clients use with --write-key (or ENCHARGE_WRITE_KEYS, \
+             comma-separated), or in the config as settings.write_keys"
+        );
         return USAGE;
     }
     let listen: SocketAddr = match options.listen.parse() {
@@ -141,7 +145,7 @@ pub fn run(options: &ServeOptions) -> u8 {
 }
 
 struct App {
-    write_keys: HashSet<String>,
+    write_keys: Arc<reload::WriteKeys>,
     queue: Arc<dyn EventQueue>,
     metrics: Arc<Metrics>,
     stats: Arc<Stats>,
@@ -152,9 +156,9 @@ struct App {
 async fn serve(
     options: &ServeOptions,
     listen: SocketAddr,
-    write_keys: HashSet<String>,
+    write_keys: reload::WriteKeys,
     destination: Destination,
-    seen: reload::Fingerprint,
+    config_seen: reload::Fingerprint,
 ) -> u8 {
     let api_key = crate::api_key(&destination.settings).to_owned();
     let log = match LogQueue::open(
@@ -208,7 +212,9 @@ async fn serve(
                     ..Backoff::default()
                 },
             },
-            on_done: Some(Arc::clone(&on_done)),
+            on_done: Some(on_done),
+            // A key fixed in the config is taken by a reload; the server need not stop for it.
+            stop_on_rejected_key: false,
             ..DeliveryOptions::default()
         },
         Arc::clone(&dead_letters),
@@ -235,8 +241,6 @@ async fn serve(
             dedupe: Dedupe::new(options.dedupe_window, options.dedupe_max_ids),
             metrics: Arc::clone(&metrics),
             stats: Arc::clone(&stats),
-            dead_letters: Arc::clone(&dead_letters),
-            on_done,
         };
         let handle = tokio::runtime::Handle::current();
         let stop = stop_rx.clone();
@@ -252,38 +256,49 @@ async fn serve(
         }
     };
 
+    let write_keys = Arc::new(write_keys);
     let app = Arc::new(App {
-        write_keys,
+        write_keys: Arc::clone(&write_keys),
         queue: Arc::clone(&queue),
         metrics: Arc::clone(&metrics),
         stats: Arc::clone(&stats),
         stopping: AtomicBool::new(false),
         key_rejected: AtomicBool::new(false),
     });
-    // Acknowledgements reach their files every 100 ms; a rejected API key shows in /healthz.
+    // Acknowledgements reach their files every 100 ms; a rejected API key shows in /healthz
+    // until a reload brings another.
     let housekeeping = {
         let (log, app) = (Arc::clone(&log), Arc::clone(&app));
-        let mut stop_watch = delivery.watch_stop();
+        let mut rejected = delivery.watch_api_key_rejected();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(100));
+            let mut following = true;
             loop {
                 tokio::select! {
                     _ = tick.tick() => log.flush(),
-                    _ = stop_watch.changed() => {
-                        app.key_rejected.store(true, Ordering::SeqCst);
-                        tracing::error!("Encharge rejected the API key: requests are dead-lettered; fix settings.api_key, restart, and replay the dead letters.");
+                    changed = rejected.changed(), if following => {
+                        following = changed.is_ok();
+                        let now = rejected.borrow_and_update().is_some();
+                        if now && !app.key_rejected.swap(true, Ordering::SeqCst) {
+                            tracing::error!("Encharge rejected the API key: requests are dead-lettered until it changes. Fix settings.api_key in the config (a reload takes it, no restart needed), then replay the dead letters.");
+                        } else if !now && app.key_rejected.swap(false, Ordering::SeqCst) {
+                            tracing::info!("Delivery resumes with the new API key.");
+                        }
                     }
                 }
             }
         })
     };
     let reloader = tokio::spawn(reload::reload_loop(
-        seen,
         options.config.clone(),
-        api_key.clone(),
+        config_seen,
         options.reload_interval,
-        Arc::clone(&destination),
-        Arc::clone(&metrics),
+        reload::Targets {
+            destination: Arc::clone(&destination),
+            write_keys,
+            api_keys: delivery.api_keys(),
+            metrics: Arc::clone(&metrics),
+        },
     ));
 
     match listener.local_addr() {

@@ -13,9 +13,8 @@ use tokio::sync::watch;
 use super::dedupe::Dedupe;
 use super::metrics::Metrics;
 use super::queue::{Entry, EventQueue, Position};
-use crate::delivery::deadletter::{DeadLetters, Reason};
 use crate::delivery::order::order_key;
-use crate::delivery::{Job, Names, OnDone, Origin, Outcome, Stats, dead_letter_unsent, jobs_from_planned};
+use crate::delivery::{Job, Names, Origin, Outcome, Stats, jobs_from_planned};
 
 /// Events whose requests are still going, by their [`Origin`] (which all of an
 /// event's jobs share): where the event sits, how many requests are left, and
@@ -67,8 +66,6 @@ pub(super) struct Planner {
     pub(super) dedupe: Dedupe,
     pub(super) metrics: Arc<Metrics>,
     pub(super) stats: Arc<Stats>,
-    pub(super) dead_letters: Arc<DeadLetters>,
-    pub(super) on_done: OnDone,
 }
 
 impl Planner {
@@ -83,7 +80,10 @@ impl Planner {
         loop {
             let queue = Arc::clone(&self.queue);
             let read = handle.block_on(async {
+                // Biased: after a stop, what is already in the queue is still planned
+                // (within the shutdown grace period) before the planner ends.
                 tokio::select! {
+                    biased;
                     read = queue.read(1024) => Some(read),
                     _ = stop.wait_for(|s| *s) => None,
                 }
@@ -128,10 +128,11 @@ impl Planner {
                     .insert(Pending::key(&origin), (entry.at, count, now));
                 for job in jobs {
                     self.stats.planned.fetch_add(1, Ordering::Relaxed);
-                    if let Err(job) = submitter.blocking_submit(job) {
-                        // Delivery stopped on a rejected API key: dead-lettered, as in `send`.
-                        let outcome = dead_letter_unsent(&self.dead_letters, &self.stats, &job, Reason::ApiKeyRejected);
-                        (self.on_done)(&job, &outcome);
+                    if submitter.blocking_submit(job).is_err() {
+                        // Delivery has stopped (the server is stopping): the event is not
+                        // acknowledged, so it stays in the queue for the next start.
+                        tracing::debug!("Delivery has stopped; the planner stops too.");
+                        return;
                     }
                 }
             }
