@@ -14,6 +14,7 @@
 
 mod http;
 pub mod ingest;
+pub mod limits;
 pub mod metrics;
 mod planner;
 pub mod queue;
@@ -60,8 +61,9 @@ pub struct ServeOptions {
     pub backoff: Duration,
     /// Timeout of one attempt.
     pub timeout: Duration,
-    /// Open client connections at most; more wait in the listen backlog.
-    pub max_connections: usize,
+    /// Open client connections at most; more wait in the listen backlog. `None`:
+    /// what the open-file limit leaves ([`limits::auto_max_connections`]).
+    pub max_connections: Option<usize>,
     /// How long a client may take to send a request's headers, and its body.
     pub read_timeout: Duration,
     /// How often the config files are checked for changes (zero: only SIGHUP).
@@ -84,7 +86,7 @@ impl Default for ServeOptions {
             retry_window: RetryPolicy::default().window,
             backoff: Backoff::default().initial,
             timeout: ClientOptions::default().timeout,
-            max_connections: 4096,
+            max_connections: None,
             read_timeout: Duration::from_secs(10),
             reload_interval: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(10),
@@ -155,6 +157,7 @@ async fn serve(
     let Some(appender) = queue.appender() else {
         return FAILED;
     };
+    let max_connections = connection_cap(options);
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -281,11 +284,17 @@ async fn serve(
         Arc::clone(&metrics),
     ));
 
-    match listener.local_addr() {
-        Ok(addr) => tracing::info!(listen = %addr, data_dir = %options.data_dir.display(), "Listening."),
-        Err(_) => tracing::info!(listen = %listen, "Listening."),
-    }
-    let connections = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| listen.to_string(), |a| a.to_string());
+    tracing::info!(
+        listen = %addr,
+        data_dir = %options.data_dir.display(),
+        max_connections,
+        read_timeout = ?options.read_timeout,
+        "Listening."
+    );
+    let connections = Arc::new(Semaphore::new(max_connections));
     let open = Arc::new(AtomicUsize::new(0));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut terminate = terminate_signal();
@@ -351,6 +360,42 @@ async fn serve(
     }
     drop(app);
     OK
+}
+
+/// Raises the open-file limit and returns the connection cap: `--max-connections`,
+/// or what the limit leaves after a reserve for the queue and delivery.
+fn connection_cap(options: &ServeOptions) -> usize {
+    let files = limits::raise_open_file_limit();
+    let limit = files.now.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+    match &files.error {
+        Some(e) => tracing::warn!(
+            open_files = %limit,
+            hard_limit = ?files.hard,
+            error = %e,
+            "Cannot raise the open-file limit to the hard limit; client connections are capped by it."
+        ),
+        None if files.was != files.now => {
+            let was = files.was.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+            tracing::info!(open_files = %limit, was = %was, "Raised the open-file limit to the hard limit.");
+        }
+        None => tracing::info!(open_files = %limit, "Open-file limit."),
+    }
+    let fits = limits::auto_max_connections(files.now, options.concurrency);
+    match options.max_connections {
+        None => fits,
+        Some(asked) if asked > fits && files.now.is_some() => {
+            tracing::warn!(
+                max_connections = asked,
+                open_files = %limit,
+                reserved = limits::reserved_files(options.concurrency),
+                using = fits,
+                "--max-connections is more than the open-file limit leaves after the queue's and delivery's share; \
+                 using what fits (raise the hard limit, e.g. LimitNOFILE= in systemd, for more)."
+            );
+            fits
+        }
+        Some(asked) => asked.max(1),
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
