@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use encharge_engine::Destination;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, watch};
 
 use super::commands::{FAILED, OK, USAGE};
@@ -158,7 +159,7 @@ async fn serve(
         return FAILED;
     };
     let max_connections = connection_cap(options);
-    let listener = match tokio::net::TcpListener::bind(listen).await {
+    let listener = match bind(listen) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: cannot listen on {listen}: {e}");
@@ -360,6 +361,24 @@ async fn serve(
     }
     drop(app);
     OK
+}
+
+/// The listen backlog asked for: a burst of connections waits here while the
+/// accept loop catches up, or while all connections are in use. Linux caps it
+/// at `net.core.somaxconn` (4096 by default since 5.4); tokio's own `bind` asks for 1024.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As tokio's `TcpListener::bind`: a restart may bind while old connections linger.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Raises the open-file limit and returns the connection cap: `--max-connections`,
