@@ -23,13 +23,13 @@ mod reload;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use encharge_engine::Destination;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, TryAcquireError, watch};
 
 use super::commands::{FAILED, OK, USAGE};
 use crate::delivery::client::{self, ClientOptions};
@@ -296,15 +296,36 @@ async fn serve(
         "Listening."
     );
     let connections = Arc::new(Semaphore::new(max_connections));
-    let open = Arc::new(AtomicUsize::new(0));
+    metrics.max_connections.store(max_connections as u64, Ordering::Relaxed);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut terminate = terminate_signal();
+    let mut at_cap = Throttle::default();
+    let mut accept_failed = Throttle::default();
     loop {
-        let permit = tokio::select! {
-            permit = Arc::clone(&connections).acquire_owned() => permit,
-            () = &mut terminate => break,
+        // At the cap, clients wait in the listen backlog rather than being
+        // refused: every connection that is idle or slow is closed within
+        // --read-timeout, so a slot comes free soon unless all are busy.
+        let permit = match Arc::clone(&connections).try_acquire_owned() {
+            Ok(p) => p,
+            Err(TryAcquireError::Closed) => break,
+            Err(TryAcquireError::NoPermits) => {
+                metrics.connections_at_limit.fetch_add(1, Ordering::Relaxed);
+                if let Some(times) = at_cap.hit() {
+                    tracing::warn!(
+                        max_connections,
+                        times,
+                        "All client connections are in use: new ones wait in the listen backlog until one closes \
+                         (idle and slow ones are closed after --read-timeout); see --max-connections."
+                    );
+                }
+                let permit = tokio::select! {
+                    permit = Arc::clone(&connections).acquire_owned() => permit,
+                    () = &mut terminate => break,
+                };
+                let Ok(permit) = permit else { break };
+                permit
+            }
         };
-        let Ok(permit) = permit else { break };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut terminate => break,
@@ -313,7 +334,9 @@ async fn serve(
             Ok(a) => a,
             Err(e) => {
                 // Out of file descriptors, say: wait a little rather than spin.
-                tracing::warn!(error = %e, "Cannot accept a connection.");
+                if let Some(times) = accept_failed.hit() {
+                    tracing::warn!(error = %e, times, "Cannot accept a connection; retrying.");
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -322,11 +345,11 @@ async fn serve(
         let app = Arc::clone(&app);
         let shutdown = shutdown_rx.clone();
         let read_timeout = options.read_timeout;
-        let open = Arc::clone(&open);
-        open.fetch_add(1, Ordering::SeqCst);
+        let metrics = Arc::clone(&metrics);
+        metrics.connections.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             http::connection(app, stream, read_timeout, shutdown).await;
-            open.fetch_sub(1, Ordering::SeqCst);
+            metrics.connections.fetch_sub(1, Ordering::SeqCst);
             drop(permit);
         });
     }
@@ -338,7 +361,7 @@ async fn serve(
     app.stopping.store(true, Ordering::SeqCst);
     let _ = shutdown_tx.send(true);
     let deadline = Instant::now() + options.read_timeout + Duration::from_secs(1);
-    while open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+    while metrics.connections.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _ = stop_tx.send(true);
@@ -414,6 +437,27 @@ fn connection_cap(options: &ServeOptions) -> usize {
             fits
         }
         Some(asked) => asked.max(1),
+    }
+}
+
+/// Lets a warning out the first time and then once a minute at most, with the
+/// number of times it happened since.
+#[derive(Default)]
+struct Throttle {
+    last: Option<Instant>,
+    times: u64,
+}
+
+impl Throttle {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    fn hit(&mut self) -> Option<u64> {
+        self.times += 1;
+        if self.last.is_some_and(|t| t.elapsed() < Self::EVERY) {
+            return None;
+        }
+        self.last = Some(Instant::now());
+        Some(std::mem::take(&mut self.times))
     }
 }
 
