@@ -244,7 +244,8 @@ struct ServeArgs {
     /// limit leaves, raised to the hard limit at start, less 256 + 2 × --concurrency; at most 32768].
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
-    /// Time a client has to send a request's headers, and again its body.
+    /// Time a new connection has to start its request, then to finish the headers, then the body; an idle
+    /// keep-alive connection is closed after it too.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     read_timeout: Duration,
     /// How often to check the config files for changes (0s: reload on SIGHUP only).

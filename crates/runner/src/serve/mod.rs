@@ -65,7 +65,8 @@ pub struct ServeOptions {
     /// Open client connections at most; more wait in the listen backlog. `None`:
     /// what the open-file limit leaves ([`limits::auto_max_connections`]).
     pub max_connections: Option<usize>,
-    /// How long a client may take to send a request's headers, and its body.
+    /// How long a new connection may take to start its request, then to finish
+    /// the headers, then the body; an idle keep-alive connection is closed after it too.
     pub read_timeout: Duration,
     /// How often the config files are checked for changes (zero: only SIGHUP).
     pub reload_interval: Duration,
