@@ -270,7 +270,10 @@ async fn serve(
             loop {
                 tokio::select! {
                     _ = tick.tick() => acks.flush(),
-                    _ = stop_watch.changed() => {
+                    // Once delivery has finished (at shutdown) the channel is closed and
+                    // `changed` fails at once: the pattern turns the branch off rather
+                    // than spinning on it.
+                    Ok(()) = stop_watch.changed() => {
                         app.key_rejected.store(true, Ordering::SeqCst);
                         tracing::error!("Encharge rejected the API key: requests are dead-lettered; fix settings.api_key, restart, and replay the dead letters.");
                     }
