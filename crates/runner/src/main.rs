@@ -241,10 +241,12 @@ struct ServeArgs {
     /// Timeout of one attempt to Encharge.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
     timeout: Duration,
-    /// Open client connections at most; more wait in the listen backlog.
-    #[arg(long, value_name = "N", default_value_t = 4096)]
-    max_connections: usize,
-    /// Time a client has to send a request's headers, and again its body.
+    /// Open client connections at most; more wait in the listen backlog [default: what the open-file
+    /// limit leaves, raised to the hard limit at start, less 256 + 2 × --concurrency; at most 32768].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Time a new connection has to start its request, then to finish the headers, then the body; an idle
+    /// keep-alive connection is closed after it too.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     read_timeout: Duration,
     /// How often to check the config files for changes (0s: reload on SIGHUP only).

@@ -22,12 +22,29 @@ use super::queue::AppendError;
 
 /// Serves one client connection (keep-alive, HTTP/1.1) until it closes, or
 /// until `shutdown` fires and the request in progress is answered.
+///
+/// Slow and idle clients are bounded by `read_timeout`: a connection that sends
+/// nothing for that long is closed; once it has started, its headers must be in
+/// within `read_timeout` (hyper's `header_read_timeout`, which in hyper 1.x also
+/// runs while a keep-alive connection waits for its next request, so an idle one
+/// is closed after `read_timeout` too), and then its body ([`ingest_request`]).
 pub(super) async fn connection(
     app: Arc<App>,
     stream: TcpStream,
     read_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // hyper allocates about 16 KiB of buffers per connection up front; waiting
+    // for the first byte (a peek, into the stack) keeps a connection that only
+    // sits there at about 2 KiB, which is what a crowd of idle clients costs.
+    let mut first = [0u8; 1];
+    let started = tokio::select! {
+        peeked = tokio::time::timeout(read_timeout, stream.peek(&mut first)) => matches!(peeked, Ok(Ok(1..))),
+        _ = shutdown.wait_for(|s| *s) => false,
+    };
+    if !started {
+        return;
+    }
     let service = service_fn(move |req| handle(Arc::clone(&app), req, read_timeout));
     let mut builder = http1::Builder::new();
     builder

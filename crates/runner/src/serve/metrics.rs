@@ -37,6 +37,12 @@ pub struct Metrics {
     pub invalid: AtomicU64,
     /// Events not delivered because their `messageId` was seen within the window.
     pub duplicates: AtomicU64,
+    /// Client connections open now.
+    pub connections: AtomicU64,
+    /// The cap on open client connections.
+    pub max_connections: AtomicU64,
+    /// Times the cap was reached: a new connection had to wait in the listen backlog.
+    pub connections_at_limit: AtomicU64,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K, n: u64) {
@@ -249,6 +255,30 @@ impl Metrics {
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
         let _ = writeln!(out, "{name}_sum {}", sum as f64 / 1e6);
         let _ = writeln!(out, "{name}_count {cumulative}");
+        let connections = [
+            (
+                "encharge_connections_open",
+                "gauge",
+                "Client connections open.",
+                &self.connections,
+            ),
+            (
+                "encharge_connections_max",
+                "gauge",
+                "The cap on open client connections (--max-connections).",
+                &self.max_connections,
+            ),
+            (
+                "encharge_connections_at_limit_total",
+                "counter",
+                "Times every connection was in use and a new one waited in the listen backlog.",
+                &self.connections_at_limit,
+            ),
+        ];
+        for (name, kind, help, value) in connections {
+            head(&mut out, name, kind, help);
+            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        }
         out
     }
 }

@@ -16,6 +16,7 @@
 mod dedupe;
 mod http;
 pub mod ingest;
+pub mod limits;
 pub mod metrics;
 mod planner;
 pub mod queue;
@@ -23,12 +24,13 @@ mod reload;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use encharge_engine::Destination;
-use tokio::sync::{Semaphore, watch};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{Semaphore, TryAcquireError, watch};
 
 use super::commands::{FAILED, OK, USAGE};
 use crate::delivery::client::{self, ClientOptions};
@@ -63,9 +65,11 @@ pub struct ServeOptions {
     pub backoff: Duration,
     /// Timeout of one attempt.
     pub timeout: Duration,
-    /// Open client connections at most; more wait in the listen backlog.
-    pub max_connections: usize,
-    /// How long a client may take to send a request's headers, and its body.
+    /// Open client connections at most; more wait in the listen backlog. `None`:
+    /// what the open-file limit leaves ([`limits::auto_max_connections`]).
+    pub max_connections: Option<usize>,
+    /// How long a new connection may take to start its request, then to finish
+    /// the headers, then the body; an idle keep-alive connection is closed after it too.
     pub read_timeout: Duration,
     /// How often the config files are checked for changes (zero: only SIGHUP).
     pub reload_interval: Duration,
@@ -93,7 +97,7 @@ impl Default for ServeOptions {
             retry_window: RetryPolicy::default().window,
             backoff: Backoff::default().initial,
             timeout: ClientOptions::default().timeout,
-            max_connections: 4096,
+            max_connections: None,
             read_timeout: Duration::from_secs(10),
             reload_interval: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(10),
@@ -173,7 +177,8 @@ async fn serve(
         }
     };
     let queue: Arc<dyn EventQueue> = Arc::clone(&log) as Arc<dyn EventQueue>;
-    let listener = match tokio::net::TcpListener::bind(listen).await {
+    let max_connections = connection_cap(options);
+    let listener = match bind(listen) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: cannot listen on {listen}: {e}");
@@ -301,20 +306,47 @@ async fn serve(
         },
     ));
 
-    match listener.local_addr() {
-        Ok(addr) => tracing::info!(listen = %addr, data_dir = %options.data_dir.display(), "Listening."),
-        Err(_) => tracing::info!(listen = %listen, "Listening."),
-    }
-    let connections = Arc::new(Semaphore::new(options.max_connections.max(1)));
-    let open = Arc::new(AtomicUsize::new(0));
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| listen.to_string(), |a| a.to_string());
+    tracing::info!(
+        listen = %addr,
+        data_dir = %options.data_dir.display(),
+        max_connections,
+        read_timeout = ?options.read_timeout,
+        "Listening."
+    );
+    let connections = Arc::new(Semaphore::new(max_connections));
+    metrics.max_connections.store(max_connections as u64, Ordering::Relaxed);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut terminate = terminate_signal();
+    let mut at_cap = Throttle::default();
+    let mut accept_failed = Throttle::default();
     loop {
-        let permit = tokio::select! {
-            permit = Arc::clone(&connections).acquire_owned() => permit,
-            () = &mut terminate => break,
+        // At the cap, clients wait in the listen backlog rather than being
+        // refused: every connection that is idle or slow is closed within
+        // --read-timeout, so a slot comes free soon unless all are busy.
+        let permit = match Arc::clone(&connections).try_acquire_owned() {
+            Ok(p) => p,
+            Err(TryAcquireError::Closed) => break,
+            Err(TryAcquireError::NoPermits) => {
+                metrics.connections_at_limit.fetch_add(1, Ordering::Relaxed);
+                if let Some(times) = at_cap.hit() {
+                    tracing::warn!(
+                        max_connections,
+                        times,
+                        "All client connections are in use: new ones wait in the listen backlog until one closes \
+                         (idle and slow ones are closed after --read-timeout); see --max-connections."
+                    );
+                }
+                let permit = tokio::select! {
+                    permit = Arc::clone(&connections).acquire_owned() => permit,
+                    () = &mut terminate => break,
+                };
+                let Ok(permit) = permit else { break };
+                permit
+            }
         };
-        let Ok(permit) = permit else { break };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut terminate => break,
@@ -323,7 +355,9 @@ async fn serve(
             Ok(a) => a,
             Err(e) => {
                 // Out of file descriptors, say: wait a little rather than spin.
-                tracing::warn!(error = %e, "Cannot accept a connection.");
+                if let Some(times) = accept_failed.hit() {
+                    tracing::warn!(error = %e, times, "Cannot accept a connection; retrying.");
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -332,11 +366,11 @@ async fn serve(
         let app = Arc::clone(&app);
         let shutdown = shutdown_rx.clone();
         let read_timeout = options.read_timeout;
-        let open = Arc::clone(&open);
-        open.fetch_add(1, Ordering::SeqCst);
+        let metrics = Arc::clone(&metrics);
+        metrics.connections.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             http::connection(app, stream, read_timeout, shutdown).await;
-            open.fetch_sub(1, Ordering::SeqCst);
+            metrics.connections.fetch_sub(1, Ordering::SeqCst);
             drop(permit);
         });
     }
@@ -348,7 +382,7 @@ async fn serve(
     app.stopping.store(true, Ordering::SeqCst);
     let _ = shutdown_tx.send(true);
     let deadline = Instant::now() + options.read_timeout + Duration::from_secs(1);
-    while open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+    while metrics.connections.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _ = stop_tx.send(true);
@@ -371,6 +405,81 @@ async fn serve(
     }
     drop(app);
     OK
+}
+
+/// The listen backlog asked for: a burst of connections waits here while the
+/// accept loop catches up, or while all connections are in use. Linux caps it
+/// at `net.core.somaxconn` (4096 by default since 5.4); tokio's own `bind` asks for 1024.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As tokio's `TcpListener::bind`: a restart may bind while old connections linger.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Raises the open-file limit and returns the connection cap: `--max-connections`,
+/// or what the limit leaves after a reserve for the queue and delivery.
+fn connection_cap(options: &ServeOptions) -> usize {
+    let files = limits::raise_open_file_limit();
+    let limit = files.now.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+    match &files.error {
+        Some(e) => tracing::warn!(
+            open_files = %limit,
+            hard_limit = ?files.hard,
+            error = %e,
+            "Cannot raise the open-file limit to the hard limit; client connections are capped by it."
+        ),
+        None if files.was != files.now => {
+            let was = files.was.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+            tracing::info!(open_files = %limit, was = %was, "Raised the open-file limit to the hard limit.");
+        }
+        None => tracing::info!(open_files = %limit, "Open-file limit."),
+    }
+    let fits = limits::auto_max_connections(files.now, options.concurrency);
+    match options.max_connections {
+        None => fits,
+        Some(asked) if asked > fits && files.now.is_some() => {
+            tracing::warn!(
+                max_connections = asked,
+                open_files = %limit,
+                reserved = limits::reserved_files(options.concurrency),
+                using = fits,
+                "--max-connections is more than the open-file limit leaves after the queue's and delivery's share; \
+                 using what fits (raise the hard limit, e.g. LimitNOFILE= in systemd, for more)."
+            );
+            fits
+        }
+        Some(asked) => asked.max(1),
+    }
+}
+
+/// Lets a warning out the first time and then once a minute at most, with the
+/// number of times it happened since.
+#[derive(Default)]
+struct Throttle {
+    last: Option<Instant>,
+    times: u64,
+}
+
+impl Throttle {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    fn hit(&mut self) -> Option<u64> {
+        self.times += 1;
+        if self.last.is_some_and(|t| t.elapsed() < Self::EVERY) {
+            return None;
+        }
+        self.last = Some(Instant::now());
+        Some(std::mem::take(&mut self.times))
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
