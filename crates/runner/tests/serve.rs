@@ -442,7 +442,9 @@ fn bad_requests_get_clear_answers_and_the_server_keeps_serving() {
         String::from_utf8_lossy(&buf)
     );
     // Unknown paths and methods.
-    assert_eq!(get(a, "/v1/batch").unwrap().0, 404);
+    let (status, body) = get(a, "/v1/batch").unwrap();
+    assert_eq!(status, 405);
+    assert!(body.contains("/v1/batch takes POST, not GET"), "{body}");
     assert_eq!(post_json(a, "/v2/whatever", &json!({})).0, 404);
     // Still serving; the good events were delivered.
     assert_eq!(

@@ -80,6 +80,10 @@ fn json_answer(app: &App, status: u16, body: &Value) -> Answer {
     answer(app, status, "application/json", body.to_string())
 }
 
+fn not_found(app: &App) -> Answer {
+    json_answer(app, 404, &json!({"success": false, "message": "not found"}))
+}
+
 fn refuse(app: &App, refusal: &Refusal) -> Answer {
     app.metrics.rejected(refusal.reason, 1);
     json_answer(
@@ -113,9 +117,9 @@ async fn handle(
 ) -> Result<Answer, std::convert::Infallible> {
     let path = req.uri().path().to_owned();
     if req.method() == Method::GET {
-        return Ok(match path.as_str() {
+        match path.as_str() {
             "/healthz" | "/health" => {
-                if app.stopping.load(Ordering::SeqCst) {
+                return Ok(if app.stopping.load(Ordering::SeqCst) {
                     json_answer(&app, 503, &json!({"ok": false, "message": "stopping"}))
                 } else if app.key_rejected.load(Ordering::SeqCst) {
                     json_answer(
@@ -125,28 +129,25 @@ async fn handle(
                     )
                 } else {
                     json_answer(&app, 200, &json!({"ok": true}))
-                }
+                });
             }
             "/metrics" => {
                 let text = app.metrics.render(&app.stats, app.queue.stats());
-                answer(&app, 200, "text/plain; version=0.0.4", text)
+                return Ok(answer(&app, 200, "text/plain; version=0.0.4", text));
             }
-            _ => json_answer(&app, 404, &json!({"success": false, "message": "not found"})),
-        });
+            _ => {}
+        }
     }
     let Some(kind) = path_type(&path) else {
-        return Ok(json_answer(
-            &app,
-            404,
-            &json!({"success": false, "message": "not found"}),
-        ));
+        return Ok(not_found(&app));
     };
     if req.method() != Method::POST {
-        return Ok(json_answer(
-            &app,
-            405,
-            &json!({"success": false, "message": "use POST"}),
-        ));
+        let message = format!("{path} takes POST, not {}", req.method());
+        let mut response = json_answer(&app, 405, &json!({"success": false, "message": message}));
+        response
+            .headers_mut()
+            .insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_static("POST"));
+        return Ok(response);
     }
     Ok(ingest_request(&app, req, kind, read_timeout).await)
 }
