@@ -56,3 +56,27 @@ impl Write for Stderr {
         io::stderr().flush()
     }
 }
+
+/// Lets a warning out the first time and then once a minute at most, with the
+/// number of times it happened since: a problem that repeats under load must
+/// not flood the log.
+#[derive(Debug, Default)]
+pub struct Throttle {
+    last: Option<std::time::Instant>,
+    times: u64,
+}
+
+impl Throttle {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// Counts one occurrence; `Some(n)` when a message should go out, `n` the
+    /// occurrences since the last one (this one included).
+    pub fn hit(&mut self) -> Option<u64> {
+        self.times += 1;
+        if self.last.is_some_and(|t| t.elapsed() < Self::EVERY) {
+            return None;
+        }
+        self.last = Some(std::time::Instant::now());
+        Some(std::mem::take(&mut self.times))
+    }
+}

@@ -397,6 +397,8 @@ struct Shared {
     /// The status with which Encharge rejected the current key, if it did.
     rejected_key: watch::Sender<Option<u16>>,
     paused_until: Mutex<Option<Instant>>,
+    /// Retries are logged once a minute at most.
+    retry_log: Mutex<crate::logging::Throttle>,
     stats: Arc<Stats>,
     dead_letters: Arc<DeadLetters>,
     seed: AtomicU64,
@@ -445,6 +447,7 @@ impl Delivery {
             stop: watch::Sender::new(Stop::Running),
             rejected_key: watch::Sender::new(None),
             paused_until: Mutex::new(None),
+            retry_log: Mutex::default(),
             stats,
             dead_letters,
             seed: AtomicU64::new(fastrand::u64(..)),
@@ -792,6 +795,18 @@ async fn deliver(shared: &Shared, job: &Job) -> Outcome {
                     }
                 }
                 shared.stats.retries.fetch_add(1, Ordering::Relaxed);
+                let retries = shared.retry_log.lock().unwrap_or_else(PoisonError::into_inner).hit();
+                if let Some(retries) = retries {
+                    let why = match &last {
+                        Last::Answer { status, .. } => format!("answered {status}"),
+                        Last::NoAnswer { error } => format!("did not answer: {error}"),
+                        Last::Nothing => "did not answer".to_owned(),
+                    };
+                    tracing::warn!(
+                        retries,
+                        "Encharge {why}; requests are retried with backoff (logged once a minute at most)."
+                    );
+                }
                 match &last {
                     Last::Answer { status, .. } => tracing::debug!(
                         subscription = %job.subscription, status, attempts, delay_ms = delay.as_millis() as u64,

@@ -37,6 +37,7 @@ use crate::delivery::client::{self, ClientOptions};
 use crate::delivery::deadletter::DeadLetters;
 use crate::delivery::retry::{Backoff, RetryPolicy};
 use crate::delivery::{Delivery, DeliveryOptions, Job, OnDone, Outcome, Stats};
+use crate::logging::Throttle;
 use crate::report::print_diagnostics;
 use dedupe::Dedupe;
 use metrics::Metrics;
@@ -458,27 +459,6 @@ fn connection_cap(options: &ServeOptions) -> usize {
             fits
         }
         Some(asked) => asked.max(1),
-    }
-}
-
-/// Lets a warning out the first time and then once a minute at most, with the
-/// number of times it happened since.
-#[derive(Default)]
-struct Throttle {
-    last: Option<Instant>,
-    times: u64,
-}
-
-impl Throttle {
-    const EVERY: Duration = Duration::from_secs(60);
-
-    fn hit(&mut self) -> Option<u64> {
-        self.times += 1;
-        if self.last.is_some_and(|t| t.elapsed() < Self::EVERY) {
-            return None;
-        }
-        self.last = Some(Instant::now());
-        Some(std::mem::take(&mut self.times))
     }
 }
 
