@@ -354,7 +354,13 @@ fn a_400_goes_to_the_dead_letter_file_with_its_body_and_is_not_retried() {
         "{stdout}"
     );
     assert!(stdout.contains("dead-lettered: rejected (400)"), "{stdout}");
-    assert!(stdout.contains("send --replay dead-letters.ndjson"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "send --config {} --replay dead-letters.ndjson",
+            dir.join("config.yaml").display()
+        )),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -199,7 +199,7 @@ pub fn run(options: &SendOptions) -> u8 {
     };
     // Workers may still be unwinding; the summary is printed after they are gone.
     runtime.shutdown_timeout(Duration::from_secs(1));
-    print_summary(&report, &stats, &dead_letters, options.replay.is_some());
+    print_summary(&report, &stats, &dead_letters, options);
     if let Some(status) = report.rejected_key {
         eprintln!("error: {}", crate::Error::api_key_rejected(status));
         return USAGE;
@@ -561,7 +561,8 @@ fn progress_line(stats: &Stats) -> String {
     )
 }
 
-fn print_summary(report: &Report, stats: &Stats, dead_letters: &DeadLetters, replay: bool) {
+fn print_summary(report: &Report, stats: &Stats, dead_letters: &DeadLetters, options: &SendOptions) {
+    let replay = options.replay.is_some();
     let rows = stats.by_subscription();
     let mut out = std::io::stdout().lock();
     let width = rows
@@ -613,9 +614,14 @@ fn print_summary(report: &Report, stats: &Stats, dead_letters: &DeadLetters, rep
     let written = dead_letters.written();
     if written > 0 {
         let path = dead_letters.path().display();
+        let config = options
+            .config
+            .as_ref()
+            .map(|c| format!(" --config {}", c.display()))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{written} dead letters written to {path}; send them again with: encharge-actions send --replay {path}"
+            "{written} dead letters written to {path}; send them again with: encharge-actions send{config} --replay {path}"
         );
     }
     if dead_letters.failed() > 0 {
