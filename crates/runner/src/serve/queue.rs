@@ -193,6 +193,13 @@ impl LogQueue {
             on_disk += std::fs::metadata(dir.join(segment_name(*segment))).map_or(0, |m| m.len());
         }
         stats.bytes.store(on_disk, Ordering::Relaxed);
+        if !existing.is_empty() {
+            tracing::info!(
+                segments = existing.len(),
+                bytes = on_disk,
+                "The queue holds events from an earlier run; those not delivered yet go out first."
+            );
+        }
         let (committed_tx, committed) = watch::channel(Committed {
             segment: first_new,
             offset: 0,
