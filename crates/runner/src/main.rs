@@ -106,7 +106,8 @@ enum Command {
         /// Write the current output as the expectation of each failing case.
         #[arg(long)]
         bless: bool,
-        /// Test files, or directories of them (default: the tests/ directory beside --config).
+        /// Test files, or directories of them (default: tests/NAME.yaml beside --config NAME.yaml if it
+        /// exists, else that tests/ directory).
         #[arg(value_name = "CASES")]
         cases: Vec<PathBuf>,
     },

@@ -158,9 +158,16 @@ fn bless_adds_expect_after_a_case_followed_by_comments() {
 fn without_cases_the_tests_beside_the_config_run() {
     let config = repo().join("mappings/examples/order-events.yaml");
     let files = test_files(Some(Path::new(&config)), &[]).unwrap();
-    assert!(
-        files.iter().any(|f| f.ends_with("tests/order-events.yaml")),
-        "{files:?}"
+    // Only the file named after the config: the others there test other configs.
+    assert_eq!(files, [repo().join("mappings/examples/tests/order-events.yaml")]);
+    // A directory config takes its whole tests/ directory.
+    let dir = std::env::temp_dir().join(format!("encharge-test-files-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    std::fs::write(dir.join("tests/a.yaml"), "cases: []\n").unwrap();
+    std::fs::write(dir.join("tests/b.yaml"), "cases: []\n").unwrap();
+    assert_eq!(
+        test_files(Some(&dir), &[]).unwrap(),
+        [dir.join("tests/a.yaml"), dir.join("tests/b.yaml")]
     );
     assert!(test_files(None, &[]).is_err());
 }

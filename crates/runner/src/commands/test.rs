@@ -127,18 +127,23 @@ pub fn run(config: Option<&Path>, cases: &[PathBuf], bless: bool) -> u8 {
 }
 
 /// The test files: those given (a directory gives its `*.yaml` files), or without any, the
-/// `tests/` directory beside the config.
+/// `tests/` directory beside the config; for a config file `NAME.yaml` with a `tests/NAME.yaml`
+/// beside it, only that one (the other files there test other configs).
 pub fn test_files(config: Option<&Path>, cases: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let roots: Vec<PathBuf> = if cases.is_empty() {
         let Some(config) = config else {
             return Err("give test files (or directories of them), or --config to use its tests/ directory".to_owned());
         };
-        let base = if config.is_dir() {
-            config.to_owned()
+        if config.is_dir() {
+            vec![config.join("tests")]
         } else {
-            config.parent().unwrap_or(Path::new(".")).to_owned()
-        };
-        vec![base.join("tests")]
+            let tests = config.parent().unwrap_or(Path::new(".")).join("tests");
+            let own = config
+                .file_stem()
+                .map(|stem| ["yaml", "yml"].map(|ext| tests.join(stem).with_extension(ext)))
+                .and_then(|candidates| candidates.into_iter().find(|p| p.is_file()));
+            vec![own.unwrap_or(tests)]
+        }
     } else {
         cases.to_vec()
     };
