@@ -23,8 +23,11 @@ use std::io::{self, BufWriter, Read as _, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::time::Instant;
 
 use tokio::sync::{oneshot, watch};
+
+use super::metrics::SyncTimes;
 
 /// A new segment is started when the current one reaches this size.
 pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
@@ -67,6 +70,8 @@ pub struct QueueStats {
     pub acked: AtomicU64,
     /// Syncs done (each covers one or more requests).
     pub syncs: AtomicU64,
+    /// How long each write and sync took.
+    pub sync_times: SyncTimes,
     /// Events found unacknowledged on disk at start.
     pub recovered: AtomicU64,
 }
@@ -223,7 +228,9 @@ fn write_loop(
         for a in &group {
             buf.extend_from_slice(&a.lines);
         }
+        let started = Instant::now();
         let result = file.write_all(&buf).and_then(|()| file.sync_data());
+        stats.sync_times.record(started.elapsed());
         stats.syncs.fetch_add(1, Ordering::Relaxed);
         match result {
             Ok(()) => {
