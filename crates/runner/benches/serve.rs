@@ -9,7 +9,9 @@
 //! them together offer N events/s, their send times spread evenly: the latency
 //! at a given load. A request that waited for the answer before it counts from
 //! when it was due (no coordinated omission); how late the load generator
-//! itself was on the cores it shares with the server is printed apart.
+//! itself was on the cores it shares with the server is printed apart, and so
+//! are the server's queue syncs (from its `/metrics`): one slow `fdatasync`
+//! holds every request that arrives meanwhile.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -37,6 +39,45 @@ fn batch_body(conn: usize, n: u64) -> Vec<u8> {
         events.join(",")
     )
     .into_bytes()
+}
+
+/// The server's queue syncs from its `/metrics`: how many, how many took over
+/// 50 ms, and the slowest bucket. A sync that stalls holds every request that
+/// arrives meanwhile, so this tells a slow disk from a slow server.
+fn sync_times(addr: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let buckets: Vec<(f64, u64)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("encharge_queue_sync_seconds_bucket{le=\""))
+        .filter_map(|l| {
+            let (le, n) = l.split_once("\"} ")?;
+            Some((le.parse().unwrap_or(f64::INFINITY), n.parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last()?.1;
+    let within_50ms = buckets.iter().find(|(le, _)| *le >= 0.05)?.1;
+    let mut slowest = 0.0;
+    let mut below = 0;
+    for (le, n) in &buckets {
+        if *n > below {
+            slowest = *le;
+        }
+        below = *n;
+    }
+    let slowest = if slowest.is_finite() {
+        format!("at most {} ms", slowest * 1e3)
+    } else {
+        "over the last bucket".to_owned()
+    };
+    Some(format!(
+        "{total} queue syncs (write and fdatasync), {} over 50 ms, the slowest {slowest}",
+        total - within_50ms,
+    ))
 }
 
 fn main() {
@@ -184,6 +225,9 @@ fn main() {
             String::new()
         }
     );
+    if let Some(syncs) = sync_times(&addr) {
+        println!("serve: {syncs}");
+    }
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
