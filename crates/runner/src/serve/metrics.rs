@@ -13,6 +13,31 @@ use super::queue::QueueStats;
 
 /// Upper bounds (seconds) of the delivery latency histogram's buckets.
 const BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
+/// Upper bounds (seconds) of the queue sync histogram's buckets.
+const SYNC_BUCKETS: [f64; 11] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+/// How long the queue's writes and syncs take, for `/metrics`. One thread records
+/// and any reads, without a lock. A request waits for at most two syncs, so a
+/// slow disk shows here first when answers are slow.
+#[derive(Debug, Default)]
+pub struct SyncTimes {
+    buckets: [AtomicU64; SYNC_BUCKETS.len() + 1],
+    micros: AtomicU64,
+}
+
+impl SyncTimes {
+    /// One group written and synced in `took`.
+    pub fn record(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        let i = SYNC_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(SYNC_BUCKETS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.micros
+            .fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+}
 
 /// The server's own counters; delivery's are in [`Stats`], the queue's in [`QueueStats`].
 #[derive(Debug, Default)]
@@ -279,6 +304,23 @@ impl Metrics {
             head(&mut out, name, kind, help);
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
+        let name = "encharge_queue_sync_seconds";
+        head(
+            &mut out,
+            name,
+            "histogram",
+            "Writing and syncing one group of requests to the queue (a request waits for one or two).",
+        );
+        let mut cumulative = 0;
+        for (i, bound) in SYNC_BUCKETS.iter().enumerate() {
+            cumulative += queue.sync_times.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        cumulative += queue.sync_times.buckets[SYNC_BUCKETS.len()].load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+        let micros = queue.sync_times.micros.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_sum {}", micros as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count {cumulative}");
         out
     }
 }
@@ -289,4 +331,29 @@ fn head(out: &mut String, name: &str, kind: &str, help: &str) {
 
 fn escape(label: &str) -> String {
     label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_times_are_a_cumulative_histogram() {
+        let queue = QueueStats::default();
+        for ms in [1, 3, 3, 40, 700, 5000] {
+            queue.sync_times.record(Duration::from_millis(ms));
+        }
+        let text = Metrics::default().render(&Stats::default(), &queue);
+        let line = |le: &str| {
+            let prefix = format!("encharge_queue_sync_seconds_bucket{{le=\"{le}\"}} ");
+            text.lines().find_map(|l| l.strip_prefix(&prefix)).map(str::to_owned)
+        };
+        assert_eq!(line("0.001").as_deref(), Some("1"));
+        assert_eq!(line("0.005").as_deref(), Some("3"));
+        assert_eq!(line("0.05").as_deref(), Some("4"));
+        assert_eq!(line("1").as_deref(), Some("5"));
+        assert_eq!(line("+Inf").as_deref(), Some("6"));
+        assert!(text.contains("encharge_queue_sync_seconds_count 6"), "{text}");
+        assert!(text.contains("encharge_queue_sync_seconds_sum 5.747"), "{text}");
+    }
 }

@@ -4,7 +4,8 @@
 //! A request is checked ([`ingest`]), its events are synced to the durable
 //! [`queue`] and only then answered 200. A planner thread follows the queue,
 //! plans each event with the current config and hands the requests to
-//! [`Delivery`] (retries, per-user order, dead letters). When every request of
+//! [`Delivery`] (retries, per-user order, dead letters), which runs on a runtime
+//! of its own so that it cannot hold up the answers. When every request of
 //! an event has ended, the event is acknowledged in the queue; what was not
 //! acknowledged when the process stopped (or was killed) is delivered after the
 //! next start. The config is reloaded on SIGHUP or when its files change (its
@@ -144,8 +145,34 @@ pub fn run(options: &ServeOptions) -> u8 {
             return FAILED;
         }
     };
-    let code = runtime.block_on(serve(options, listen, write_keys, loaded.destination, seen));
+    // Delivery gets a runtime of its own, on one core fewer than the machine has.
+    // To a fast Encharge it always has work, and on the ingest runtime its tasks
+    // queued ahead of the requests being answered (a p50 of 12 ms instead of 2 at
+    // 25,000 events/s on two cores). On threads of its own the kernel schedules it,
+    // and the ingest threads, asleep most of the time, run as soon as they wake.
+    let delivery_threads = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
+    let delivery_runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(delivery_threads)
+        .thread_name("delivery")
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return FAILED;
+        }
+    };
+    let code = runtime.block_on(serve(
+        options,
+        listen,
+        write_keys,
+        loaded.destination,
+        seen,
+        delivery_runtime.handle(),
+    ));
     runtime.shutdown_timeout(Duration::from_secs(1));
+    delivery_runtime.shutdown_timeout(Duration::from_secs(1));
     code
 }
 
@@ -164,6 +191,7 @@ async fn serve(
     write_keys: reload::WriteKeys,
     destination: Destination,
     config_seen: reload::Fingerprint,
+    delivery_runtime: &tokio::runtime::Handle,
 ) -> u8 {
     let api_key = crate::api_key(&destination.settings).to_owned();
     let log = match LogQueue::open(
@@ -205,27 +233,31 @@ async fn serve(
         let (pending, queue, metrics) = (Arc::clone(&pending), Arc::clone(&queue), Arc::clone(&metrics));
         Arc::new(move |job: &Job, outcome: &Outcome| ended(&pending, &*queue, &metrics, job, outcome))
     };
-    let delivery = match Delivery::start(
-        client,
-        &api_key,
-        DeliveryOptions {
-            concurrency: options.concurrency.max(1),
-            retry: RetryPolicy {
-                max_attempts: options.max_attempts.max(1),
-                window: options.retry_window,
-                backoff: Backoff {
-                    initial: options.backoff,
-                    ..Backoff::default()
+    let started = {
+        let _on_delivery_runtime = delivery_runtime.enter();
+        Delivery::start(
+            client,
+            &api_key,
+            DeliveryOptions {
+                concurrency: options.concurrency.max(1),
+                retry: RetryPolicy {
+                    max_attempts: options.max_attempts.max(1),
+                    window: options.retry_window,
+                    backoff: Backoff {
+                        initial: options.backoff,
+                        ..Backoff::default()
+                    },
                 },
+                on_done: Some(on_done),
+                // A key fixed in the config is taken by a reload; the server need not stop for it.
+                stop_on_rejected_key: false,
+                ..DeliveryOptions::default()
             },
-            on_done: Some(on_done),
-            // A key fixed in the config is taken by a reload; the server need not stop for it.
-            stop_on_rejected_key: false,
-            ..DeliveryOptions::default()
-        },
-        Arc::clone(&dead_letters),
-        Arc::clone(&stats),
-    ) {
+            Arc::clone(&dead_letters),
+            Arc::clone(&stats),
+        )
+    };
+    let delivery = match started {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e}");

@@ -30,8 +30,11 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::time::Instant;
 
 use tokio::sync::{oneshot, watch};
+
+use super::metrics::SyncTimes;
 
 // --- The interface ------------------------------------------------------------
 
@@ -119,6 +122,8 @@ pub struct QueueStats {
     pub acked: AtomicU64,
     /// Syncs done (each covers one or more requests).
     pub syncs: AtomicU64,
+    /// How long each write and sync took.
+    pub sync_times: SyncTimes,
     /// Events found unacknowledged on disk at start.
     pub recovered: AtomicU64,
     /// Bytes of the queue's files on disk.
@@ -366,7 +371,9 @@ fn write_loop(
         if group.is_empty() {
             continue;
         }
+        let started = Instant::now();
         let result = file.write_all(&buf).and_then(|()| file.sync_data());
+        stats.sync_times.record(started.elapsed());
         stats.syncs.fetch_add(1, Ordering::Relaxed);
         match result {
             Ok(()) => {
