@@ -132,7 +132,11 @@ impl Cx<'_> {
                     let d = self.diagnostic(
                         &at,
                         pos.key.unwrap_or(pos.value),
-                        key.chars().count(),
+                        if pos.key.is_some() {
+                            pos.key_len
+                        } else {
+                            key.chars().count()
+                        },
                         kind,
                         format!("unknown key `{key}`"),
                         help,

@@ -7,7 +7,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use super::yaml::{self, NodePos, Pos, PosIndex};
-use super::{ConfigFile, SubscriptionConfig};
+use super::{SettingsConfig, SubscriptionConfig};
 use crate::actions::{Action, Secret, Settings};
 use crate::mapping::Mapping;
 use crate::plan::{Destination, Subscription};
@@ -145,7 +145,7 @@ pub fn load(files: &[(String, String)], options: &LoadOptions<'_>) -> Result<Loa
         };
         let Some(config) = ctx.read() else { continue };
         settings.take(&mut ctx, config.settings, options);
-        for (i, sub) in config.subscriptions.into_iter().enumerate() {
+        for (i, sub) in config.subscriptions {
             let pos = ctx.index.find(&format!("/subscriptions/{i}/name")).value;
             if let Some((first_file, first_pos)) = names.get(&sub.name) {
                 let message = format!(
@@ -160,6 +160,8 @@ pub fn load(files: &[(String, String)], options: &LoadOptions<'_>) -> Result<Loa
                     message,
                     Some("give each subscription its own name".to_owned()),
                 );
+                // Its other problems are still worth knowing.
+                let _ = compile_subscription(&mut ctx, i, sub);
                 continue;
             }
             names.insert(sub.name.clone(), (file.clone(), pos));
@@ -195,6 +197,12 @@ pub fn load(files: &[(String, String)], options: &LoadOptions<'_>) -> Result<Loa
     })
 }
 
+/// What one file holds, each subscription with its index in the file.
+struct File {
+    settings: SettingsConfig,
+    subscriptions: Vec<(usize, SubscriptionConfig)>,
+}
+
 /// The state of reading one file.
 struct FileCtx<'a> {
     file: &'a str,
@@ -209,7 +217,7 @@ struct FileCtx<'a> {
 }
 
 impl FileCtx<'_> {
-    fn read(&mut self) -> Option<ConfigFile> {
+    fn read(&mut self) -> Option<File> {
         let (mut value, index) = match yaml::parse(self.text) {
             Ok(parsed) => parsed,
             Err(e) => {
@@ -245,48 +253,85 @@ impl FileCtx<'_> {
             return None;
         }
         self.strip_unknown_keys(&mut value);
-        let config: ConfigFile = match serde_path_to_error::deserialize(&value) {
-            Ok(c) => c,
-            Err(e) => {
-                let pointer = to_pointer(e.path());
-                let message = plain_words(&e.inner().to_string());
-                // `triger:` was reported with "did you mean `trigger`?"; "missing field `trigger`"
-                // would only say it again.
-                if self.suggested.iter().any(|(object, key)| {
-                    *object == pointer && message.strip_prefix("missing field ") == Some(&format!("`{key}`"))
-                }) {
-                    return None;
-                }
-                let subscription = subscription_name(&value, &pointer);
-                let field = field_of(&pointer);
-                // `enabled: yes` is text in YAML 1.2.
-                let help = message
-                    .ends_with("expected a boolean")
-                    .then(|| "write `true` or `false`".to_owned());
+        self.root = value;
+        // Each part is read on its own, so that a mistake in one subscription does not
+        // hide the problems of the others.
+        let version: u32 = match self.root.get("version") {
+            Some(_) => self.typed("/version")?,
+            None => {
                 self.error(
                     ErrorKind::Shape,
-                    &pointer,
-                    subscription.as_deref(),
-                    &field,
-                    message,
-                    help,
+                    "",
+                    None,
+                    "",
+                    "missing field `version`".to_owned(),
+                    Some("start the file with `version: 1`".to_owned()),
                 );
                 return None;
             }
         };
-        self.root = value;
-        if config.version != 1 {
+        if version != 1 {
             self.error(
                 ErrorKind::Version,
                 "/version",
                 None,
                 "version",
-                format!("version {} is not known", config.version),
+                format!("version {version} is not known"),
                 Some("this release reads `version: 1`".to_owned()),
             );
             return None;
         }
-        Some(config)
+        let settings = match self.root.get("settings") {
+            Some(_) => self.typed("/settings"),
+            None => Some(SettingsConfig::default()),
+        };
+        let subscriptions = match self.root.get("subscriptions") {
+            Some(Value::Array(subs)) => (0..subs.len())
+                .filter_map(|i| Some((i, self.typed(&format!("/subscriptions/{i}"))?)))
+                .collect(),
+            Some(_) => {
+                // Not a list: reported as such.
+                let _: Option<Vec<SubscriptionConfig>> = self.typed("/subscriptions");
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        Some(File {
+            settings: settings.unwrap_or_default(),
+            subscriptions,
+        })
+    }
+
+    /// Reads the part of the document at `base` as a `T`, or reports where it does not fit.
+    fn typed<T: serde::de::DeserializeOwned>(&mut self, base: &str) -> Option<T> {
+        let e = match serde_path_to_error::deserialize(self.root.pointer(base)?) {
+            Ok(t) => return Some(t),
+            Err(e) => e,
+        };
+        let pointer = format!("{base}{}", to_pointer(e.path()));
+        let message = plain_words(&e.inner().to_string());
+        // `triger:` was reported with "did you mean `trigger`?"; "missing field `trigger`"
+        // would only say it again.
+        if self.suggested.iter().any(|(object, key)| {
+            *object == pointer && message.strip_prefix("missing field ") == Some(&format!("`{key}`"))
+        }) {
+            return None;
+        }
+        let subscription = subscription_name(&self.root, &pointer);
+        let field = field_of(&pointer);
+        // `enabled: yes` is text in YAML 1.2.
+        let help = message
+            .ends_with("expected a boolean")
+            .then(|| "write `true` or `false`".to_owned());
+        self.error(
+            ErrorKind::Shape,
+            &pointer,
+            subscription.as_deref(),
+            &field,
+            message,
+            help,
+        );
+        None
     }
 
     /// Reports every key the format does not have, with the nearest valid one, and removes
@@ -322,7 +367,11 @@ impl FileCtx<'_> {
                 Severity::Error,
                 ErrorKind::UnknownKey,
                 pos.key.unwrap_or(pos.value),
-                key.chars().count(),
+                if pos.key.is_some() {
+                    pos.key_len
+                } else {
+                    key.chars().count()
+                },
                 subscription,
                 None,
                 format!("unknown key `{key}`"),
@@ -776,7 +825,11 @@ fn compile_mapping(
                 Severity::Error,
                 ErrorKind::UnknownField,
                 pos.key.unwrap_or(pos.value),
-                key.chars().count(),
+                if pos.key.is_some() {
+                    pos.key_len
+                } else {
+                    key.chars().count()
+                },
                 Some(name),
                 Some(&format!("mapping.{key}")),
                 format!("{} has no field `{key}`", action.name()),
@@ -1002,12 +1055,35 @@ mod tests {
         );
         assert_eq!(
             messages("version: 1\nsettings: null\nsubscriptions: {}\n"),
-            vec!["c.yaml:2:11: error: field settings: invalid type: null, expected a mapping"]
+            vec![
+                "c.yaml:2:11: error: field settings: invalid type: null, expected a mapping",
+                "c.yaml:3:16: error: field subscriptions: invalid type: a mapping, expected a list"
+            ]
         );
         assert_eq!(
             messages("version: 1\nsubscriptions: {}\n"),
             vec!["c.yaml:2:16: error: field subscriptions: invalid type: a mapping, expected a list"]
         );
+    }
+
+    #[test]
+    fn a_mistake_in_one_subscription_hides_nothing_of_the_others() {
+        let text = "version: 1\nsubscriptions:\n\
+                    - { name: A, trigger: 'type = \"track\"', action: addTag, enabled: yes }\n\
+                    - { name: B, trigger: 'type = \"track\"', action: addTg }\n\
+                    - { name: B, trigger: 'type = ', action: addTag }\n";
+        let got = messages(text);
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert!(
+            got[0].starts_with("c.yaml:3:") && got[0].contains("expected a boolean"),
+            "{got:?}"
+        );
+        assert!(got[1].starts_with("c.yaml:4:") && got[1].contains("addTg"), "{got:?}");
+        assert!(
+            got[2].starts_with("c.yaml:5:") && got[2].contains("already used"),
+            "{got:?}"
+        );
+        assert!(got[3].starts_with("c.yaml:5:") && got[3].contains("trigger"), "{got:?}");
     }
 
     #[test]

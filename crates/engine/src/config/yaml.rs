@@ -29,6 +29,8 @@ pub struct NodePos {
     pub value: Pos,
     /// Start of the key that holds the value, for mapping members.
     pub key: Option<Pos>,
+    /// How many characters the key spans in the file, quotes included.
+    pub key_len: usize,
 }
 
 /// JSON Pointer -> position, for every node of a document.
@@ -51,6 +53,7 @@ impl PosIndex {
                     return NodePos {
                         value: Pos { line: 1, column: 1 },
                         key: None,
+                        key_len: 0,
                     };
                 }
             }
@@ -97,7 +100,14 @@ pub fn parse(text: &str) -> Result<(Value, PosIndex), YamlError> {
         Some(root) => {
             let mut pointer = String::new();
             let pos = pos_of(root.referenced);
-            index.nodes.insert(String::new(), NodePos { value: pos, key: None });
+            index.nodes.insert(
+                String::new(),
+                NodePos {
+                    value: pos,
+                    key: None,
+                    key_len: 0,
+                },
+            );
             into_value(root.value, &mut pointer, &mut index)?
         }
     };
@@ -189,6 +199,7 @@ fn into_value(node: Node, pointer: &mut String, index: &mut PosIndex) -> Result<
                     NodePos {
                         value: pos_of(item.referenced),
                         key: None,
+                        key_len: 0,
                     },
                 );
                 out.push(nested(item, pointer, index)?);
@@ -221,6 +232,7 @@ fn into_value(node: Node, pointer: &mut String, index: &mut PosIndex) -> Result<
                     NodePos {
                         value: value_pos,
                         key: Some(key_pos),
+                        key_len: usize::try_from(key.referenced.span().len()).unwrap_or(1).max(1),
                     },
                 );
                 let v = nested(value, pointer, index)?;
