@@ -45,9 +45,24 @@ pub fn read_files(path: &Path) -> Result<Vec<(String, String)>, Vec<Diagnostic>>
     if problems.is_empty() { Ok(files) } else { Err(problems) }
 }
 
+/// An I/O error in words, without Rust's "(os error 2)".
+pub fn io_words(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "there is no such file".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
 /// Reads one UTF-8 text file of at most [`MAX_FILE_BYTES`].
 pub fn read_text(path: &Path) -> Result<String, Box<Diagnostic>> {
-    let file = std::fs::File::open(path).map_err(|e| Box::new(problem(path, format!("cannot read the file: {e}"))))?;
+    let file = std::fs::File::open(path).map_err(|e| {
+        let mut d = problem(path, format!("cannot read the file: {}", io_words(&e)));
+        if e.kind() == std::io::ErrorKind::NotFound {
+            d.help = Some("check the path".to_owned());
+        }
+        Box::new(d)
+    })?;
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)

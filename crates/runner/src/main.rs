@@ -97,7 +97,7 @@ enum Command {
     /// diff. --bless writes the current output as the expectation of every
     /// failing case, and says which. Exit code 1 when a case fails.
     #[command(
-        after_help = "Example:\n  encharge-actions test mappings/examples/tests/\n  encharge-actions test --config mappings/examples/tags-from-traits.yaml --bless my-cases.yaml"
+        after_help = "Example:\n  encharge-actions test mappings/examples/tests/\n  encharge-actions test --config mappings/examples/tags-from-traits.yaml \\\n    --bless my-cases.yaml"
     )]
     Test {
         /// The config to test (default: each test file's `config:`).
@@ -150,7 +150,7 @@ enum Command {
     /// load is refused, the old one keeps running). GET /healthz, GET /metrics (Prometheus).
     /// SIGTERM stops accepting; what is not delivered stays queued for the next start.
     #[command(
-        after_help = "Example:\n  ENCHARGE_API_KEY=... encharge-actions serve --config mappings/ --listen 127.0.0.1:8088 --data-dir /var/lib/encharge-actions --write-key WRITE_KEY"
+        after_help = "Example:\n  ENCHARGE_API_KEY=... encharge-actions serve --config mappings/ \\\n    --listen 127.0.0.1:8088 --data-dir /var/lib/encharge-actions \\\n    --write-key WRITE_KEY"
     )]
     Serve(ServeArgs),
     /// Check the API key: GET /v1/accounts/info.

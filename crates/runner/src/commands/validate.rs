@@ -27,9 +27,12 @@ pub enum Format {
 pub fn run(paths: &[PathBuf], format: Format) -> u8 {
     let mut all = Vec::new();
     let mut texts: Files = Vec::new();
+    // A path that could not be read counts as one file checked (and failed).
+    let mut unreadable = 0;
     for path in paths {
         let (problems, files) = check_path(path);
         all.extend(problems);
+        unreadable += usize::from(files.is_empty());
         texts.extend(files);
     }
     let errors = all.iter().filter(|d| d.severity == Severity::Error).count();
@@ -55,7 +58,7 @@ pub fn run(paths: &[PathBuf], format: Format) -> u8 {
     if format == Format::Text {
         eprintln!(
             "{} checked: {errors} error{}, {warnings} warning{}",
-            count(texts.len(), "file"),
+            count(texts.len() + unreadable, "file"),
             plural(errors),
             plural(warnings)
         );
