@@ -86,8 +86,13 @@ fn start(dir: &Path, config: &Path, port: u16, extra: &[&str]) -> Serve {
 
 /// Starts `serve` with only the write keys in `args` and in the config.
 fn start_keys(dir: &Path, config: &Path, port: u16, args: &[&str]) -> Serve {
+    start_as(Command::new(bin()), dir, config, port, args)
+}
+
+/// Starts `serve` from `command`: the binary, or a wrapper that ends in it.
+fn start_as(mut command: Command, dir: &Path, config: &Path, port: u16, args: &[&str]) -> Serve {
     let log = dir.join(format!("serve-{}.log", fastrand_suffix()));
-    let child = Command::new(bin())
+    let child = command
         .args(["serve", "--config"])
         .arg(config)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
@@ -864,4 +869,85 @@ fn a_full_queue_answers_503_until_delivery_makes_room() {
     wait_for(&serve, "every accepted event to arrive", || {
         server.delivered().len() == accepted + 1
     });
+}
+
+#[test]
+fn a_disk_that_refuses_writes_gets_503s_and_loses_nothing() {
+    let dir = workdir("disk");
+    let server = FakeEncharge::start(Faults::default()).unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, config_text(&server, "")).unwrap();
+    let port = free_port();
+    // A real write failure: the kernel refuses to grow a file past 300 KB (EFBIG, the
+    // signal it would send ignored), as a full disk refuses with ENOSPC.
+    let mut limited = Command::new("sh");
+    limited
+        .args(["-c", "trap '' XFSZ; exec prlimit --fsize=300000:unlimited -- \"$@\"", "sh"])
+        .arg(bin());
+    let mut serve = start_as(limited, &dir, &config, port, &["--write-key", WRITE_KEY]);
+    let padding = "x".repeat(900);
+    let batch = |b: usize| {
+        let events: Vec<Value> = (0..100)
+            .map(|i| json!({"type": "track", "event": "Disk", "userId": format!("u-{i}"), "messageId": format!("disk-{b}-{i}"), "properties": {"n": format!("{b}-{i}"), "pad": padding}}))
+            .collect();
+        json!({"batch": events})
+    };
+    let mut accepted = 0;
+    let mut refusal = None;
+    for b in 0..10 {
+        match post_json(serve.addr, "/v1/batch", &batch(b)) {
+            (200, _) => accepted += 100,
+            (status, body) => {
+                refusal = Some((b, status, body));
+                break;
+            }
+        }
+    }
+    let (refused, status, body) = refusal.expect("a 503 once the segment reached 300 KB");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("could not be stored; retry later"), "{body}");
+    assert!(
+        (100..=300).contains(&accepted),
+        "accepted {accepted} events of ~1 KB under 300 KB"
+    );
+    // Still serving, and every acknowledged event is delivered.
+    assert_eq!(get(serve.addr, "/healthz").unwrap().0, 200);
+    wait_for(&serve, "the accepted events to arrive", || {
+        server.delivered().len() == accepted
+    });
+    // Room again, without a restart: the client's retry is taken, written after the
+    // last whole line (what the failed write left was cut off), and delivered.
+    let pid = serve.child.id().to_string();
+    let lifted = Command::new("prlimit")
+        .args(["--pid", &pid, "--fsize=unlimited"])
+        .status()
+        .unwrap();
+    assert!(lifted.success());
+    assert_eq!(post_json(serve.addr, "/v1/batch", &batch(refused)).0, 200);
+    wait_for(&serve, "the retried batch to arrive", || {
+        server.delivered().len() == accepted + 100 && metric(serve.addr, "encharge_queue_depth") == Some(0.0)
+    });
+    // A restart reads the queue's files back whole: nothing torn, nothing sent again.
+    terminate(&mut serve);
+    let serve = start(&dir, &config, port, &[]);
+    let more = json!({"type": "track", "event": "Disk", "userId": "u-after", "properties": {"n": "after"}});
+    assert_eq!(post_json(serve.addr, "/v1/track", &more).0, 200);
+    wait_for(&serve, "the event after the restart", || {
+        server.delivered().len() == accepted + 101
+    });
+    let mut sent: Vec<String> = server
+        .delivered()
+        .iter()
+        .filter_map(|r| r.json())
+        .filter_map(|b| b["properties"]["n"].as_str().map(str::to_owned))
+        .collect();
+    sent.sort();
+    let mut expected: Vec<String> = (0..accepted / 100)
+        .chain([refused])
+        .flat_map(|b| (0..100).map(move |i| format!("{b}-{i}")))
+        .chain(["after".to_owned()])
+        .collect();
+    expected.sort();
+    assert_eq!(sent, expected);
+    assert_eq!(metric(serve.addr, "encharge_events_invalid_total"), Some(0.0));
 }
