@@ -882,7 +882,11 @@ fn a_disk_that_refuses_writes_gets_503s_and_loses_nothing() {
     // signal it would send ignored), as a full disk refuses with ENOSPC.
     let mut limited = Command::new("sh");
     limited
-        .args(["-c", "trap '' XFSZ; exec prlimit --fsize=300000:unlimited -- \"$@\"", "sh"])
+        .args([
+            "-c",
+            "trap '' XFSZ; exec prlimit --fsize=300000:unlimited -- \"$@\"",
+            "sh",
+        ])
         .arg(bin());
     let mut serve = start_as(limited, &dir, &config, port, &["--write-key", WRITE_KEY]);
     let padding = "x".repeat(900);

@@ -264,22 +264,14 @@ impl Metrics {
         );
         let _ = writeln!(out, "encharge_queue_bytes {}", queue.bytes.load(Ordering::Relaxed));
         let (buckets, sum) = *self.latency.lock().unwrap_or_else(PoisonError::into_inner);
-        let name = "encharge_delivery_latency_seconds";
-        head(
+        histogram(
             &mut out,
-            name,
-            "histogram",
+            "encharge_delivery_latency_seconds",
             "From planning to the request's end (delivered or dead-lettered).",
+            &BUCKETS,
+            buckets.iter().copied(),
+            sum,
         );
-        let mut cumulative = 0;
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            cumulative += buckets[i];
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        cumulative += buckets[BUCKETS.len()];
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-        let _ = writeln!(out, "{name}_sum {}", sum as f64 / 1e6);
-        let _ = writeln!(out, "{name}_count {cumulative}");
         let connections = [
             (
                 "encharge_connections_open",
@@ -304,25 +296,29 @@ impl Metrics {
             head(&mut out, name, kind, help);
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
-        let name = "encharge_queue_sync_seconds";
-        head(
+        histogram(
             &mut out,
-            name,
-            "histogram",
+            "encharge_queue_sync_seconds",
             "Writing and syncing one group of requests to the queue (a request waits for one or two).",
+            &SYNC_BUCKETS,
+            queue.sync_times.buckets.iter().map(|b| b.load(Ordering::Relaxed)),
+            queue.sync_times.micros.load(Ordering::Relaxed),
         );
-        let mut cumulative = 0;
-        for (i, bound) in SYNC_BUCKETS.iter().enumerate() {
-            cumulative += queue.sync_times.buckets[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        cumulative += queue.sync_times.buckets[SYNC_BUCKETS.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-        let micros = queue.sync_times.micros.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_sum {}", micros as f64 / 1e6);
-        let _ = writeln!(out, "{name}_count {cumulative}");
         out
     }
+}
+
+/// A histogram: `counts` per bucket of `bounds` and one more above them, `micros` their sum.
+fn histogram(out: &mut String, name: &str, help: &str, bounds: &[f64], counts: impl Iterator<Item = u64>, micros: u64) {
+    head(out, name, "histogram", help);
+    let mut cumulative = 0;
+    let bounds = bounds.iter().map(ToString::to_string).chain(["+Inf".to_owned()]);
+    for (bound, count) in bounds.zip(counts) {
+        cumulative += count;
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "{name}_sum {}", micros as f64 / 1e6);
+    let _ = writeln!(out, "{name}_count {cumulative}");
 }
 
 fn head(out: &mut String, name: &str, kind: &str, help: &str) {
