@@ -8,6 +8,7 @@
 use encharge_runner::account::User;
 use encharge_runner::commands;
 use encharge_runner::commands::send::SendOptions;
+use encharge_runner::delivery::retry::{Backoff, RetryPolicy};
 use encharge_runner::serve::ServeOptions;
 
 use std::path::PathBuf;
@@ -190,6 +191,19 @@ struct SendArgs {
     /// Requests in flight at most.
     #[arg(long, value_name = "N", default_value_t = 16)]
     concurrency: usize,
+    #[command(flatten)]
+    retry: RetryArgs,
+    /// Timeout of one attempt (connecting to the last byte of the answer).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    timeout: Duration,
+    /// Event files; `-` or none reads stdin.
+    #[arg(value_name = "FILES")]
+    files: Vec<PathBuf>,
+}
+
+/// How hard delivery tries a request; `send` and `serve` share them.
+#[derive(Args)]
+struct RetryArgs {
     /// Attempts per request, the first one included.
     #[arg(long, value_name = "N", default_value_t = 10)]
     max_attempts: u32,
@@ -199,12 +213,19 @@ struct SendArgs {
     /// Wait before the first retry; it doubles after each (with jitter), up to 30s.
     #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = duration)]
     backoff: Duration,
-    /// Timeout of one attempt (connecting to the last byte of the answer).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
-    timeout: Duration,
-    /// Event files; `-` or none reads stdin.
-    #[arg(value_name = "FILES")]
-    files: Vec<PathBuf>,
+}
+
+impl RetryArgs {
+    fn policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_attempts.max(1),
+            window: self.retry_window,
+            backoff: Backoff {
+                initial: self.backoff,
+                ..Backoff::default()
+            },
+        }
+    }
 }
 
 #[derive(Args)]
@@ -230,15 +251,8 @@ struct ServeArgs {
     /// Requests to Encharge in flight at most.
     #[arg(long, value_name = "N", default_value_t = 64)]
     concurrency: usize,
-    /// Attempts per request, the first one included.
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    max_attempts: u32,
-    /// No retry starts later than this after a request's first attempt.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
-    retry_window: Duration,
-    /// Wait before the first retry; it doubles after each (with jitter), up to 30s.
-    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = duration)]
-    backoff: Duration,
+    #[command(flatten)]
+    retry: RetryArgs,
     /// Timeout of one attempt to Encharge.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
     timeout: Duration,
@@ -331,9 +345,7 @@ fn main() -> ExitCode {
             replay: args.replay,
             dead_letter: args.dead_letter,
             concurrency: args.concurrency,
-            max_attempts: args.max_attempts,
-            retry_window: args.retry_window,
-            backoff: args.backoff,
+            retry: args.retry.policy(),
             timeout: args.timeout,
             ..SendOptions::default()
         }),
@@ -343,9 +355,7 @@ fn main() -> ExitCode {
             data_dir: a.data_dir,
             write_keys: a.write_keys,
             concurrency: a.concurrency,
-            max_attempts: a.max_attempts,
-            retry_window: a.retry_window,
-            backoff: a.backoff,
+            retry: a.retry.policy(),
             timeout: a.timeout,
             max_connections: a.max_connections,
             read_timeout: a.read_timeout,

@@ -23,7 +23,7 @@ use super::{FAILED, OK, USAGE};
 use crate::delivery::client::{self, ClientOptions};
 use crate::delivery::deadletter::{DeadLetter, DeadLetters, Reason};
 use crate::delivery::order::order_key;
-use crate::delivery::retry::{Backoff, RetryPolicy};
+use crate::delivery::retry::RetryPolicy;
 use crate::delivery::{
     Delivery, DeliveryOptions, Job, Origin, Request, Stats, Status, Stop, Submitter, dead_letter_unsent,
 };
@@ -46,12 +46,8 @@ pub struct SendOptions {
     pub dead_letter: Option<PathBuf>,
     /// Requests in flight at most.
     pub concurrency: usize,
-    /// Attempts per request, the first included.
-    pub max_attempts: u32,
-    /// No retry starts later than this after a request's first attempt.
-    pub retry_window: Duration,
-    /// Wait before the first retry (doubling after each, with jitter).
-    pub backoff: Duration,
+    /// How hard each request is tried.
+    pub retry: RetryPolicy,
     /// Timeout of one attempt.
     pub timeout: Duration,
     /// Seconds between progress log lines when stderr is not a terminal.
@@ -66,9 +62,7 @@ impl Default for SendOptions {
             replay: None,
             dead_letter: None,
             concurrency: 16,
-            max_attempts: RetryPolicy::default().max_attempts,
-            retry_window: RetryPolicy::default().window,
-            backoff: Backoff::default().initial,
+            retry: RetryPolicy::default(),
             timeout: ClientOptions::default().timeout,
             progress_interval: Duration::from_secs(10),
         }
@@ -166,14 +160,7 @@ pub fn run(options: &SendOptions) -> u8 {
     let stats = Arc::new(Stats::default());
     let delivery_options = DeliveryOptions {
         concurrency: options.concurrency.max(1),
-        retry: RetryPolicy {
-            max_attempts: options.max_attempts.max(1),
-            window: options.retry_window,
-            backoff: Backoff {
-                initial: options.backoff,
-                ..Backoff::default()
-            },
-        },
+        retry: options.retry,
         ..DeliveryOptions::default()
     };
     let input = match &options.replay {

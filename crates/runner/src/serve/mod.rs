@@ -36,7 +36,7 @@ use tokio::sync::{Semaphore, TryAcquireError, watch};
 use super::commands::{FAILED, OK, USAGE};
 use crate::delivery::client::{self, ClientOptions};
 use crate::delivery::deadletter::DeadLetters;
-use crate::delivery::retry::{Backoff, RetryPolicy};
+use crate::delivery::retry::RetryPolicy;
 use crate::delivery::{Delivery, DeliveryOptions, Job, OnDone, Outcome, Stats};
 use crate::logging::Throttle;
 use crate::report::print_diagnostics;
@@ -59,12 +59,8 @@ pub struct ServeOptions {
     pub write_keys: Vec<String>,
     /// Requests to Encharge in flight at most.
     pub concurrency: usize,
-    /// Attempts per request, the first included.
-    pub max_attempts: u32,
-    /// No retry starts later than this after a request's first attempt.
-    pub retry_window: Duration,
-    /// Wait before the first retry.
-    pub backoff: Duration,
+    /// How hard each request is tried.
+    pub retry: RetryPolicy,
     /// Timeout of one attempt.
     pub timeout: Duration,
     /// Open client connections at most; more wait in the listen backlog. `None`:
@@ -95,9 +91,7 @@ impl Default for ServeOptions {
             data_dir: PathBuf::from("encharge-data"),
             write_keys: Vec::new(),
             concurrency: 64,
-            max_attempts: RetryPolicy::default().max_attempts,
-            retry_window: RetryPolicy::default().window,
-            backoff: Backoff::default().initial,
+            retry: RetryPolicy::default(),
             timeout: ClientOptions::default().timeout,
             max_connections: None,
             read_timeout: Duration::from_secs(10),
@@ -240,14 +234,7 @@ async fn serve(
             &api_key,
             DeliveryOptions {
                 concurrency: options.concurrency.max(1),
-                retry: RetryPolicy {
-                    max_attempts: options.max_attempts.max(1),
-                    window: options.retry_window,
-                    backoff: Backoff {
-                        initial: options.backoff,
-                        ..Backoff::default()
-                    },
-                },
+                retry: options.retry,
                 on_done: Some(on_done),
                 // A key fixed in the config is taken by a reload; the server need not stop for it.
                 stop_on_rejected_key: false,
