@@ -955,3 +955,32 @@ fn a_disk_that_refuses_writes_gets_503s_and_loses_nothing() {
     assert_eq!(sent, expected);
     assert_eq!(metric(serve.addr, "encharge_events_invalid_total"), Some(0.0));
 }
+
+#[test]
+fn a_second_server_on_the_same_data_dir_is_refused() {
+    let dir = workdir("lock");
+    let server = FakeEncharge::start(Faults::default()).unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, config_text(&server, "")).unwrap();
+    let mut first = start(&dir, &config, free_port(), &[]);
+    let out = Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--listen", &format!("127.0.0.1:{}", free_port()), "--data-dir"])
+        .arg(dir.join("data"))
+        .args(["--write-key", WRITE_KEY])
+        .env("ENCHARGE_API_KEY", API_KEY)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let pid = first.child.id();
+    assert!(
+        stderr.contains(&format!("another process (pid {pid}) is using it")) && stderr.contains("--data-dir"),
+        "{stderr}"
+    );
+    // Once the first has stopped, the directory is free again.
+    terminate(&mut first);
+    let second = start(&dir, &config, free_port(), &[]);
+    assert_eq!(get(second.addr, "/healthz").unwrap().0, 200);
+}

@@ -134,14 +134,32 @@ pub struct Events {
     pub types: Vec<&'static str>,
     /// The refused ones.
     pub errors: Vec<EventError>,
+}
+
+/// A request body read as JSON, not yet checked event by event.
+#[derive(Debug)]
+pub struct Body {
+    root: Map<String, Value>,
+    /// Its size in bytes.
+    len: usize,
     /// The write key found in the body, if any.
     pub write_key: Option<String>,
 }
 
-/// Parses a body for `path` (`/v1/batch`, or `/v1/<type>` whose type the event
-/// takes) into events; `now_ms` is the receive time (Unix ms).
-pub fn events(path_type: Option<&'static str>, body: &[u8], now_ms: i64) -> Result<Events, Refusal> {
+/// The events of a batch, once the batch's `context` is copied into each, may take
+/// this many bytes at most: a 500 KB batch of tiny events and a large context would
+/// otherwise make hundreds of megabytes.
+pub const MAX_EXPANDED_BYTES: usize = 10 * MAX_BATCH_BYTES;
+
+/// Reads a body as a JSON object. A lone UTF-16 surrogate in a string escape
+/// (`"\ud800"`, what JavaScript gives for half an emoji) becomes U+FFFD, as in
+/// Segment's servers, rather than failing the whole request.
+pub fn parse(body: &[u8]) -> Result<Body, Refusal> {
     let value: Value = serde_json::from_slice(body)
+        .or_else(|e| match repair_lone_surrogates(body) {
+            Some(repaired) => serde_json::from_slice(&repaired).map_err(|_| e),
+            None => Err(e),
+        })
         .map_err(|e| Refusal::new(400, "bad_json", format!("the body is not valid JSON: {e}")))?;
     let Value::Object(mut root) = value else {
         return Err(Refusal::new(400, "bad_json", "the body must be a JSON object"));
@@ -150,18 +168,80 @@ pub fn events(path_type: Option<&'static str>, body: &[u8], now_ms: i64) -> Resu
         Some(Value::String(k)) => Some(k),
         _ => None,
     };
-    let mut out = Events {
+    Ok(Body {
+        root,
+        len: body.len(),
         write_key,
-        ..Events::default()
+    })
+}
+
+/// `body` with each `\uXXXX` escape of a lone surrogate replaced by `\ufffd`, or
+/// `None` when it has none.
+fn repair_lone_surrogates(body: &[u8]) -> Option<Vec<u8>> {
+    let escape_at = |i: usize| -> Option<u16> {
+        let hex = body.get(i..i + 6)?;
+        if hex[0] != b'\\' || hex[1] != b'u' {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()
     };
+    let mut out = Vec::with_capacity(body.len());
+    let (mut in_string, mut changed, mut i) = (false, false, 0);
+    while i < body.len() {
+        let b = body[i];
+        if !in_string {
+            in_string = b == b'"';
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        match b {
+            b'"' => in_string = false,
+            b'\\' => {
+                let unit = escape_at(i);
+                let lone = match unit {
+                    Some(0xD800..=0xDBFF) => !matches!(escape_at(i + 6), Some(0xDC00..=0xDFFF)),
+                    Some(0xDC00..=0xDFFF) => true,
+                    _ => false,
+                };
+                let len = match (unit, lone) {
+                    (_, true) => {
+                        out.extend_from_slice(b"\\ufffd");
+                        changed = true;
+                        i += 6;
+                        continue;
+                    }
+                    // A pair is kept whole, so its second half is not taken for a lone one.
+                    (Some(0xD800..=0xDBFF), false) => 12,
+                    (Some(_), false) => 6,
+                    (None, false) => 2,
+                };
+                let end = (i + len).min(body.len());
+                out.extend_from_slice(&body[i..end]);
+                i = end;
+                continue;
+            }
+            _ => {}
+        }
+        out.push(b);
+        i += 1;
+    }
+    changed.then_some(out)
+}
+
+/// Checks and fills in the events of a parsed body for `path` (`/v1/batch`, or
+/// `/v1/<type>` whose type the event takes); `now_ms` is the receive time (Unix ms).
+pub fn events(path_type: Option<&'static str>, body: Body, now_ms: i64) -> Result<Events, Refusal> {
+    let Body { mut root, len, .. } = body;
+    let mut out = Events::default();
     let received_at = format_ms(now_ms);
     match path_type {
         Some(kind) => {
-            if body.len() > MAX_EVENT_BYTES {
+            if len > MAX_EVENT_BYTES {
                 return Err(Refusal::new(
                     413,
                     "too_large",
-                    format!("the event is larger than 32 KB ({} bytes)", body.len()),
+                    format!("the event is larger than 32 KB ({len} bytes)"),
                 ));
             }
             root.insert("type".to_owned(), Value::String(kind.to_owned()));
@@ -226,6 +306,17 @@ pub fn events(path_type: Option<&'static str>, body: &[u8], now_ms: i64) -> Resu
                         out.lines.extend_from_slice(&line);
                     }
                     Err(message) => out.errors.push(EventError { index, message }),
+                }
+                if out.lines.len() > MAX_EXPANDED_BYTES {
+                    return Err(Refusal::new(
+                        413,
+                        "too_large",
+                        format!(
+                            "the batch's events, each with the batch's context, make more than {} MB; \
+                             send smaller batches or a smaller context",
+                            MAX_EXPANDED_BYTES / 1_000_000
+                        ),
+                    ));
                 }
             }
         }
@@ -450,8 +541,9 @@ mod tests {
             "context": {"library": {"name": "x"}},
             "writeKey": "wk"
         });
-        let events = events(None, body.to_string().as_bytes(), now).unwrap();
-        assert_eq!(events.write_key.as_deref(), Some("wk"));
+        let body = parse(body.to_string().as_bytes()).unwrap();
+        assert_eq!(body.write_key.as_deref(), Some("wk"));
+        let events = events(None, body, now).unwrap();
         assert_eq!(events.types, ["track", "identify"]);
         assert_eq!(events.errors.iter().map(|e| e.index).collect::<Vec<_>>(), [1, 2]);
         let lines: Vec<Value> = events
@@ -472,16 +564,44 @@ mod tests {
 
     #[test]
     fn refusals() {
-        assert_eq!(events(None, b"{", 0).unwrap_err().status, 400);
-        assert_eq!(events(None, b"[]", 0).unwrap_err().status, 400);
+        assert_eq!(parse(b"{").unwrap_err().status, 400);
+        assert_eq!(parse(b"[]").unwrap_err().status, 400);
         let big = format!(
             r#"{{"userId":"u","event":"e","properties":{{"x":"{}"}}}}"#,
             "a".repeat(40_000)
         );
-        assert_eq!(events(Some("track"), big.as_bytes(), 0).unwrap_err().status, 413);
+        let big = parse(big.as_bytes()).unwrap();
+        assert_eq!(events(Some("track"), big, 0).unwrap_err().status, 413);
         assert_eq!(decode(Some("gzip"), b"not gzip").unwrap_err().status, 400);
         assert_eq!(decode(Some("br"), b"x").unwrap_err().status, 415);
         assert!(json_content_type(Some("application/json; charset=utf-8")));
         assert!(!json_content_type(Some("application/x-www-form-urlencoded")));
+    }
+
+    #[test]
+    fn a_lone_surrogate_becomes_the_replacement_character() {
+        let body = br#"{"event": "a\ud800b", "pair": "\ud83d\ude00", "low": "\udc00", "text": "\\ud800"}"#;
+        let parsed = parse(body).unwrap();
+        assert_eq!(parsed.root["event"], "a\u{fffd}b");
+        assert_eq!(parsed.root["pair"], "\u{1f600}");
+        assert_eq!(parsed.root["low"], "\u{fffd}");
+        // An escaped backslash before `ud800` is text, not an escape.
+        assert_eq!(parsed.root["text"], "\\ud800");
+        assert_eq!(repair_lone_surrogates(br#"{"ok": "\ud83d\ude00"}"#), None);
+    }
+
+    #[test]
+    fn a_batch_context_copied_into_many_events_is_capped() {
+        let event = json!({"type": "identify", "userId": "u"});
+        let batch = json!({"batch": vec![event; 2000], "context": {"x": "a".repeat(3000)}});
+        let body = batch.to_string();
+        assert!(body.len() < MAX_BATCH_BYTES);
+        let refusal = events(None, parse(body.as_bytes()).unwrap(), 0).unwrap_err();
+        assert_eq!(refusal.status, 413);
+        assert!(refusal.message.contains("smaller batches"), "{}", refusal.message);
+        let batch =
+            json!({"batch": vec![json!({"type": "identify", "userId": "u"}); 200], "context": {"x": "a".repeat(3000)}});
+        let events = events(None, parse(batch.to_string().as_bytes()).unwrap(), 0).unwrap();
+        assert_eq!(events.types.len(), 200);
     }
 }

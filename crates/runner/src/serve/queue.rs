@@ -181,6 +181,36 @@ pub struct LogQueue {
     reader: tokio::sync::Mutex<Reader>,
     stats: Arc<QueueStats>,
     acks: Arc<Acks>,
+    /// Held locked while the queue is open: one process per directory.
+    _lock: File,
+}
+
+/// Locks `dir` for this process, or says which process has it: two servers on
+/// one queue would each deliver the other's events.
+fn lock(dir: &Path) -> io::Result<File> {
+    let path = dir.join("lock");
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0)?;
+            writeln!(file, "{}", std::process::id())?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            Err(io::Error::other(format!(
+                "another process (pid {}) is using it; give each server its own --data-dir",
+                pid.trim()
+            )))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
 }
 
 impl LogQueue {
@@ -190,6 +220,7 @@ impl LogQueue {
     /// to `dir/delivered/` instead of deleting them.
     pub fn open(dir: &Path, max_bytes: u64, keep: bool) -> io::Result<LogQueue> {
         std::fs::create_dir_all(dir)?;
+        let lock = lock(dir)?;
         let existing = list_segments(dir)?;
         let first_new = existing.last().map_or(1, |s| s + 1);
         let stats = Arc::new(QueueStats::default());
@@ -246,6 +277,7 @@ impl LogQueue {
             reader: tokio::sync::Mutex::new(reader),
             stats,
             acks,
+            _lock: lock,
         })
     }
 
