@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::yaml::{self, NodePos, Pos, PosIndex};
 use super::{SettingsConfig, SubscriptionConfig};
-use crate::actions::{Action, Secret, Settings};
+use crate::actions::{API_URL, Action, INGEST_URL, Secret, Settings};
 use crate::mapping::Mapping;
 use crate::plan::{Destination, Subscription};
 use crate::suggest::did_you_mean;
@@ -184,6 +184,12 @@ pub fn load(files: &[(String, String)], options: &LoadOptions<'_>) -> Result<Loa
         });
     }
     let settings = settings.finish(options, &mut problems);
+    // A problem of the config as a whole is shown at the top of its first file.
+    if let Some((first, _)) = files.first() {
+        for p in problems.iter_mut().filter(|p| p.file.is_empty()) {
+            p.file.clone_from(first);
+        }
+    }
     problems.sort_by(|a, b| (a.severity, &a.file, a.pos).cmp(&(b.severity, &b.file, b.pos)));
     if problems.iter().any(|p| p.severity == Severity::Error) {
         return Err(problems);
@@ -585,6 +591,9 @@ impl SettingsAcc {
                             );
                         }
                     }
+                    if let Ok(key) = &expanded {
+                        check_api_key(ctx, &pointer, &value, key, options);
+                    }
                     self.api_key = Some(expanded);
                 }
                 (_, Err(var)) => {
@@ -597,6 +606,17 @@ impl SettingsAcc {
                         None,
                     );
                 }
+                (_, Ok(url)) if !is_http_url(&url) => ctx.error(
+                    ErrorKind::Shape,
+                    &pointer,
+                    None,
+                    &format!("settings.{name}"),
+                    format!("`{url}` is not an http:// or https:// URL"),
+                    Some(format!(
+                        "write a whole URL, like {}",
+                        if name == "ingest_url" { INGEST_URL } else { API_URL }
+                    )),
+                ),
                 ("ingest_url", Ok(url)) => self.ingest_url = Some(url),
                 (_, Ok(url)) => self.api_url = Some(url),
             }
@@ -673,9 +693,12 @@ impl SettingsAcc {
         let key = match self.api_key {
             Some(Ok(key)) => key,
             _ => {
+                // Not when the settings were unreadable: that error says it already.
                 if options.require_api_key
                     && !self.seen.contains_key("api_key")
-                    && !problems.iter().any(|p| p.kind == ErrorKind::Yaml)
+                    && !problems.iter().any(|p| {
+                        p.kind == ErrorKind::Yaml || p.field.as_deref().is_some_and(|f| f.starts_with("settings"))
+                    })
                 {
                     problems.push(Diagnostic {
                         severity: Severity::Error,
@@ -704,6 +727,45 @@ impl SettingsAcc {
         settings.write_keys = self.write_keys.into_iter().map(Secret::new).collect();
         settings
     }
+}
+
+/// `http://` or `https://`, a host, and nothing a URL cannot hold.
+fn is_http_url(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")) else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    !host.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Reports an API key that cannot work: empty (when it is needed), or with
+/// characters an HTTP header cannot carry (a line break from a pasted file).
+fn check_api_key(ctx: &mut FileCtx<'_>, pointer: &str, written: &str, key: &str, options: &LoadOptions<'_>) {
+    let from_env = written.contains("${");
+    let (kind, message, help) = if key.is_empty() && options.require_api_key {
+        if from_env {
+            (
+                ErrorKind::MissingEnv,
+                format!("`{written}` expands to nothing (its environment variable is empty)"),
+                "set the variable to your Encharge API key",
+            )
+        } else {
+            (
+                ErrorKind::Shape,
+                "the API key is empty".to_owned(),
+                "write `${ENCHARGE_API_KEY}` and export the variable",
+            )
+        }
+    } else if key.chars().any(|c| c.is_control() && c != '\t') {
+        (
+            ErrorKind::Shape,
+            "the API key has characters an HTTP header cannot carry (a line break?)".to_owned(),
+            "remove line breaks and other control characters from the key",
+        )
+    } else {
+        return;
+    };
+    ctx.error(kind, pointer, None, "settings.api_key", message, Some(help.to_owned()));
 }
 
 /// Replaces each `${VAR}` with the variable's value; `Err(VAR)` names the first one not set.
@@ -1101,6 +1163,53 @@ mod tests {
             "EMPTY" => Some(String::new()),
             _ => env(var),
         }
+    }
+
+    #[test]
+    fn urls_and_api_keys_that_cannot_work_are_errors_at_their_place() {
+        let load_as_send = |text: &str| -> Vec<String> {
+            let files = vec![("c.yaml".to_owned(), text.to_owned())];
+            let options = LoadOptions {
+                env: &env_with_empty,
+                require_api_key: true,
+                require_write_keys: false,
+            };
+            match load(&files, &options) {
+                Ok(_) => Vec::new(),
+                Err(problems) => problems.iter().map(ToString::to_string).collect(),
+            }
+        };
+        assert_eq!(
+            load_as_send("version: 1\nsettings:\n  api_key: k\n  ingest_url: http//127.0.0.1:8080/v1\n"),
+            [
+                "c.yaml:4:15: error: field settings.ingest_url: `http//127.0.0.1:8080/v1` is not an http:// or https:// \
+              URL (write a whole URL, like https://ingest.encharge.io/v1)"
+            ]
+        );
+        assert_eq!(
+            load_as_send("version: 1\nsettings: { api_key: k, api_url: 'https:// x' }\n").len(),
+            1
+        );
+        assert!(load_as_send("version: 1\nsettings: { api_key: k, api_url: 'http://127.0.0.1:9/' }\n").is_empty());
+        assert_eq!(
+            load_as_send("version: 1\nsettings: { api_key: \"a\\r\\nb\" }\n"),
+            [
+                "c.yaml:2:22: error: field settings.api_key: the API key has characters an HTTP header cannot carry \
+              (a line break?) (remove line breaks and other control characters from the key)"
+            ]
+        );
+        assert_eq!(
+            load_as_send("version: 1\nsettings: { api_key: '' }\n"),
+            [
+                "c.yaml:2:22: error: field settings.api_key: the API key is empty (write `${ENCHARGE_API_KEY}` and \
+              export the variable)"
+            ]
+        );
+        assert!(load_as_send("version: 1\nsettings: { api_key: '${EMPTY}' }\n")[0].contains("expands to nothing"));
+        // A config without any key: said at the top of its file, not of no file.
+        assert!(load_as_send("version: 1\n")[0].starts_with("c.yaml:1:1: error: field settings.api_key: no API key"));
+        // `map` needs no key; an empty one is fine there.
+        assert!(load_files(&[("c.yaml", "version: 1\nsettings: { api_key: '' }\n")], false).is_ok());
     }
 
     /// Loads `files` as `serve` does (`require_write_keys`) or as `map` does.

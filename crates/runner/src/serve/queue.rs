@@ -686,6 +686,10 @@ mod tests {
         queue.ack(at(1, 2));
         queue.close();
         assert!(queue.append(b"{}\n".to_vec(), 1).await.is_err());
+        // While it is open, no other queue can open the directory.
+        let second = LogQueue::open(&d, u64::MAX, false).err().unwrap();
+        assert!(second.to_string().contains("is using it"), "{second}");
+        drop(queue);
 
         let queue = LogQueue::open(&d, u64::MAX, false).unwrap();
         let entries = queue.read(10).await.unwrap();
