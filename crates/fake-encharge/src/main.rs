@@ -19,7 +19,7 @@ Options:
   --record FILE      append each request answered 2xx to FILE as an NDJSON line
                      with method, path and body (for scripts that check what arrived)
 
-Prints its ingest and API URLs, then a count of requests every few seconds.";
+Prints its ingest and API URLs, then (without --record) a count of requests every few seconds.";
 
 fn main() -> std::process::ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();

@@ -64,7 +64,7 @@ enum Command {
     /// "id" member is copied to the result.
     #[command(
         verbatim_doc_comment,
-        after_help = "Example:\n  echo '{\"id\": 1, \"trigger\": \"type = \\\"track\\\"\", \"event\": {\"type\": \"track\"}}' | encharge-actions eval"
+        after_help = "Example:\n  echo '{\"id\": 1, \"trigger\": \"type = \\\"track\\\"\", \"event\": {\"type\": \"track\"}}' \\\n    | encharge-actions eval"
     )]
     Eval {
         /// Files of NDJSON requests; `-` or none reads stdin.

@@ -710,11 +710,14 @@ impl<'a> Parser<'a> {
         match v.kind {
             Kind::String if v.text.starts_with('\'') => {
                 let content = v.text.get(1..v.text.len().saturating_sub(1)).unwrap_or_default();
-                let message = "single quotes are not string quotes in FQL: Segment compares with the quotes included \
-                               (`'track'` matches the text 'track' with its quotes); use double quotes";
+                let message = format!(
+                    "single quotes are not string quotes in FQL: Segment compares with the quotes included \
+                     (`{}` matches the text {} with its quotes); use double quotes",
+                    v.text, v.text
+                );
                 let help =
                     (!content.contains('"')).then(|| replace(self.src, v.start, v.end, &format!("\"{content}\"")));
-                return Err(self.token_error(v, TriggerErrorKind::SingleQuoted, message, help));
+                return Err(self.token_error(v, TriggerErrorKind::SingleQuoted, &message, help));
             }
             Kind::String => {
                 if next.kind == Kind::String && next.start < v.end {

@@ -54,9 +54,13 @@ pub fn run(config: Option<&Path>, explain: bool, files: &[PathBuf]) -> u8 {
         return FAILED;
     }
     if totals.failures > 0 {
+        let see = if explain { "" } else { " (see the \"error\" lines)" };
         eprintln!(
-            "{} events read, {} requests planned, {} failures (see the \"error\" lines)",
-            totals.events, totals.requests, totals.failures
+            "{} events read, {} requests planned, {} failure{}{see}",
+            totals.events,
+            totals.requests,
+            totals.failures,
+            if totals.failures == 1 { "" } else { "s" }
         );
         FAILED
     } else {

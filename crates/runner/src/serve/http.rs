@@ -116,7 +116,7 @@ async fn handle(
     read_timeout: Duration,
 ) -> Result<Answer, std::convert::Infallible> {
     let path = req.uri().path().to_owned();
-    if req.method() == Method::GET {
+    if req.method() == Method::GET || req.method() == Method::HEAD {
         match path.as_str() {
             "/healthz" | "/health" => {
                 return Ok(if app.stopping.load(Ordering::SeqCst) {
@@ -276,13 +276,22 @@ async fn ingest_request(
     }
     let count = events.types.len() as u64;
     if let Err(e) = app.queue.append(events.lines, count).await {
+        let refusals = app
+            .refusal_log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .hit();
         let message = match e {
             AppendError::Full { .. } => {
-                tracing::warn!(error = %e, "Queue full: refusing events until delivery catches up.");
+                if let Some(refusals) = refusals {
+                    tracing::warn!(error = %e, refusals, "Queue full: refusing events until delivery catches up (logged once a minute at most).");
+                }
                 "the queue is full while delivery catches up; retry later"
             }
             AppendError::Io(_) | AppendError::Closed => {
-                tracing::error!(error = %e, "Cannot queue events.");
+                if let Some(refusals) = refusals {
+                    tracing::error!(error = %e, refusals, "Cannot queue events (logged once a minute at most).");
+                }
                 "the events could not be stored; retry later"
             }
         };

@@ -177,6 +177,8 @@ struct App {
     stats: Arc<Stats>,
     stopping: AtomicBool,
     key_rejected: AtomicBool,
+    /// Refusals for lack of room are logged once a minute at most.
+    refusal_log: std::sync::Mutex<Throttle>,
 }
 
 async fn serve(
@@ -289,6 +291,7 @@ async fn serve(
         stats: Arc::clone(&stats),
         stopping: AtomicBool::new(false),
         key_rejected: AtomicBool::new(false),
+        refusal_log: std::sync::Mutex::default(),
     });
     // Acknowledgements reach their files every 100 ms; a rejected API key shows in /healthz
     // until a reload brings another.
