@@ -12,6 +12,9 @@ pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 /// Segment's limit for a request (a batch).
 pub const MAX_BATCH_BYTES: usize = 500 * 1024;
 
+/// 9999-12-31T23:59:59.999Z in Unix milliseconds: the last time an event can have.
+const LAST_MS: i64 = 253_402_300_799_999;
+
 /// The event types the tracking API takes.
 pub const TYPES: [&str; 6] = ["track", "identify", "page", "screen", "group", "alias"];
 
@@ -370,17 +373,26 @@ fn fill(
     // Segment's clock-skew correction: the client's clock may be off, but the gap
     // between an event's `timestamp` and the batch's `sentAt` was measured on that
     // one clock, so the event happened that long before it was received.
-    let original = event.get("timestamp").and_then(Value::as_str).map(str::to_owned);
-    match (original.as_deref().and_then(parse_ms), sent_at.and_then(parse_ms)) {
-        (Some(ts), Some(sent)) => {
+    // A time that cannot be read, or a correction that lands outside years 1970 to
+    // 9999 (a client clock centuries off), gives the time of receipt instead; what
+    // the client sent is kept as `originalTimestamp` either way.
+    let original = event.remove("timestamp").filter(|t| !t.is_null());
+    let client_ms = original.as_ref().and_then(Value::as_str).and_then(parse_ms);
+    match (client_ms, sent_at.and_then(parse_ms)) {
+        (Some(_), None) => {
             if let Some(original) = original {
-                event.insert("originalTimestamp".to_owned(), Value::String(original));
+                event.insert("timestamp".to_owned(), original);
             }
-            event.insert("timestamp".to_owned(), Value::String(format_ms(now_ms - (sent - ts))));
         }
-        (Some(_), None) => {}
-        (None, _) => {
+        (Some(ts), Some(sent)) if (0..=LAST_MS).contains(&(now_ms - (sent - ts))) => {
+            event.insert("timestamp".to_owned(), Value::String(format_ms(now_ms - (sent - ts))));
+            event.insert("originalTimestamp".to_owned(), original.unwrap_or(Value::Null));
+        }
+        _ => {
             event.insert("timestamp".to_owned(), Value::String(received_at.to_owned()));
+            if let Some(original) = original {
+                event.insert("originalTimestamp".to_owned(), original);
+            }
         }
     }
     if let Some(sent_at) = sent_at {
@@ -603,5 +615,27 @@ mod tests {
             json!({"batch": vec![json!({"type": "identify", "userId": "u"}); 200], "context": {"x": "a".repeat(3000)}});
         let events = events(None, parse(batch.to_string().as_bytes()).unwrap(), 0).unwrap();
         assert_eq!(events.types.len(), 200);
+    }
+
+    #[test]
+    fn a_time_that_cannot_be_used_becomes_the_time_of_receipt() {
+        let now = parse_ms("2024-03-01T12:00:10.000Z").unwrap();
+        let one = |event: Value| -> Value {
+            let body = json!({"batch": [event], "sentAt": "9999-01-01T00:00:00.000Z"});
+            let events = events(None, parse(body.to_string().as_bytes()).unwrap(), now).unwrap();
+            serde_json::from_slice(events.lines.strip_suffix(b"\n").unwrap()).unwrap()
+        };
+        // A client clock centuries ahead: no year -5950.
+        let e = one(json!({"type": "track", "event": "A", "userId": "u", "timestamp": "2024-03-01T11:00:00.000Z"}));
+        assert_eq!(e["timestamp"], "2024-03-01T12:00:10.000Z");
+        assert_eq!(e["originalTimestamp"], "2024-03-01T11:00:00.000Z");
+        // Not a date: kept as sent, beside the time of receipt.
+        let e = one(json!({"type": "track", "event": "A", "userId": "u", "timestamp": "last tuesday"}));
+        assert_eq!(e["timestamp"], "2024-03-01T12:00:10.000Z");
+        assert_eq!(e["originalTimestamp"], "last tuesday");
+        // None at all: the time of receipt, and nothing made up.
+        let e = one(json!({"type": "track", "event": "A", "userId": "u"}));
+        assert_eq!(e["timestamp"], "2024-03-01T12:00:10.000Z");
+        assert!(e.get("originalTimestamp").is_none());
     }
 }
