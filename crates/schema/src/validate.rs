@@ -204,7 +204,8 @@ impl Cx<'_> {
 
     /// The alternative of an `anyOf` that the user evidently meant, when one stands out: for
     /// an object with an `@` key, the directive; else one whose type the value has (then
-    /// its errors lie inside the value), preferring the one whose errors lie deepest.
+    /// its errors lie inside the value), preferring the one whose errors lie deepest, then
+    /// the one with the fewest.
     fn meant<'e>(
         &self,
         instance: &Value,
@@ -228,10 +229,20 @@ impl Cx<'_> {
         };
         let depth =
             |b: &[ValidationError<'static>]| b.iter().map(|e| e.instance_path().as_str().len()).max().unwrap_or(0);
+        // Between alternatives whose errors lie as deep, the one with fewer problems: an
+        // expected request with one key too many is not an expected error without `error`.
+        let problems = |b: &[ValidationError<'static>]| -> usize {
+            b.iter()
+                .map(|e| match e.kind() {
+                    ValidationErrorKind::AdditionalProperties { unexpected } => unexpected.len(),
+                    _ => 1,
+                })
+                .sum()
+        };
         context
             .iter()
             .filter(|b| fits(b))
-            .max_by_key(|b| depth(b))
+            .max_by_key(|b| (depth(b), std::cmp::Reverse(problems(b))))
             .map(Vec::as_slice)
     }
 

@@ -243,6 +243,16 @@ fn test_files_are_checked_against_their_schema() {
             .any(|l| l.starts_with("t.yaml:8:9: error:") && l.contains("methd")),
         "{lines:#?}"
     );
+    // One key too many in an expected request is that one problem, not "an expected error
+    // without `error`" and every other key unknown.
+    let text = "config: c.yaml\ncases:\n  - name: a\n    event: { type: track }\n    expect:\n      - subscription: S\n        action: trackEvent\n        method: POST\n        url: https://x\n        body: {}\n        extra: 1\n";
+    let problems = encharge_schema::check_test_file("t.yaml", text).err().unwrap();
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("t.yaml:11:9: error:") && lines[0].contains("unknown key `extra`"),
+        "{lines:#?}"
+    );
     let (file, _) = encharge_schema::check_test_file("t.yaml", "config: c.yaml\ncases: []\n").unwrap();
     assert!(file.cases.is_empty());
     let empty = encharge_schema::check_test_file("t.yaml", "").err().unwrap();
