@@ -576,6 +576,9 @@ impl SettingsAcc {
                 continue;
             }
             let pointer = format!("/settings/{name}");
+            if bad_reference(ctx, &pointer, &format!("settings.{name}"), &value) {
+                continue;
+            }
             let expanded = expand_env(&value, options.env);
             match (name, expanded) {
                 ("api_key", expanded) => {
@@ -659,6 +662,9 @@ impl SettingsAcc {
                     "a write key cannot be empty".to_owned(),
                     Some("write the key, or `${VAR}` to read it from the environment; or remove the entry".to_owned()),
                 );
+                continue;
+            }
+            if bad_reference(ctx, &pointer, &field, key) {
                 continue;
             }
             match expand_env(key, options.env) {
@@ -768,19 +774,61 @@ fn check_api_key(ctx: &mut FileCtx<'_>, pointer: &str, written: &str, key: &str,
     ctx.error(kind, pointer, None, "settings.api_key", message, Some(help.to_owned()));
 }
 
-/// Replaces each `${VAR}` with the variable's value; `Err(VAR)` names the first one not set.
+/// Replaces each `${VAR}` with the variable's value, and `${VAR:-default}` with
+/// the default when the variable is unset or empty; `Err(VAR)` names the first
+/// variable that is not set. References are checked by [`bad_reference`] first.
 fn expand_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(start) = rest.find("${") {
         let Some(len) = rest[start + 2..].find('}') else { break };
-        let var = &rest[start + 2..start + 2 + len];
+        let reference = &rest[start + 2..start + 2 + len];
         out.push_str(&rest[..start]);
-        out.push_str(&env(var).ok_or_else(|| var.to_owned())?);
+        let value = match reference.split_once(":-") {
+            Some((var, default)) => env(var).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned()),
+            None => env(reference).ok_or_else(|| reference.to_owned())?,
+        };
+        out.push_str(&value);
         rest = &rest[start + 3 + len..];
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Reports a `${…}` that is not a variable reference (`${}`, `${my var}`, a `${`
+/// never closed): it would otherwise be looked up under a name no one can set,
+/// or kept as text.
+fn bad_reference(ctx: &mut FileCtx<'_>, pointer: &str, field: &str, s: &str) -> bool {
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let (reference, ok) = match after.find('}') {
+            Some(len) => {
+                let name = after[..len].split_once(":-").map_or(&after[..len], |(var, _)| var);
+                let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                (&rest[start..start + 3 + len], valid)
+            }
+            None => (&rest[start..], false),
+        };
+        if !ok {
+            ctx.error(
+                ErrorKind::Shape,
+                pointer,
+                None,
+                field,
+                format!("`{reference}` is not a variable reference"),
+                Some(
+                    "write `${NAME}` (letters, digits and `_`), or `${NAME:-default}` for a value to use when \
+                     NAME is not set"
+                        .to_owned(),
+                ),
+            );
+            return true;
+        }
+        rest = &after[after.find('}').map_or(after.len(), |l| l + 1)..];
+    }
+    false
 }
 
 fn compile_subscription(ctx: &mut FileCtx<'_>, i: usize, sub: SubscriptionConfig) -> Option<Subscription> {
@@ -1011,6 +1059,8 @@ mod tests {
         assert_eq!(expand_env("a-${KEY}-b", &env).unwrap(), "a-secret-key-b");
         assert_eq!(expand_env("${NOPE}", &env), Err("NOPE".to_owned()));
         assert_eq!(expand_env("plain $ {x}", &env).unwrap(), "plain $ {x}");
+        assert_eq!(expand_env("${NOPE:-fallback}", &env).unwrap(), "fallback");
+        assert_eq!(expand_env("${KEY:-fallback}", &env).unwrap(), "secret-key");
     }
 
     fn problems(text: &str) -> Vec<Diagnostic> {
@@ -1208,6 +1258,13 @@ mod tests {
         assert!(load_as_send("version: 1\nsettings: { api_key: '${EMPTY}' }\n")[0].contains("expands to nothing"));
         // A config without any key: said at the top of its file, not of no file.
         assert!(load_as_send("version: 1\n")[0].starts_with("c.yaml:1:1: error: field settings.api_key: no API key"));
+        // A `${` that is no variable reference is said so, not looked up or kept as text.
+        for bad in ["${}", "${my var}", "${KEY", "a-${KEY}-${"] {
+            let got = load_as_send(&format!("version: 1\nsettings: {{ api_key: '{bad}' }}\n"));
+            assert_eq!(got.len(), 1, "{got:?}");
+            assert!(got[0].contains("is not a variable reference"), "{got:?}");
+        }
+        assert!(load_as_send("version: 1\nsettings: { api_key: '${NOPE:-k}' }\n").is_empty());
         // `map` needs no key; an empty one is fine there.
         assert!(load_files(&[("c.yaml", "version: 1\nsettings: { api_key: '' }\n")], false).is_ok());
     }
