@@ -258,3 +258,28 @@ fn test_files_are_checked_against_their_schema() {
     let empty = encharge_schema::check_test_file("t.yaml", "").err().unwrap();
     assert_eq!(empty[0].kind, ErrorKind::Empty);
 }
+
+#[test]
+fn a_config_nested_as_deep_as_the_parser_allows_is_checked_on_a_small_stack() {
+    // Tests run on 2 MiB threads, as the server's workers do. 29 `@if`s inside each
+    // other's `else` are 60 levels of nesting, just under the parser's 64.
+    let mut text = String::from(
+        "version: 1\nsubscriptions:\n  - name: A\n    trigger: 'type = \"track\"'\n    action: addTag\n    mapping:\n      tag: x\n      email:\n",
+    );
+    let levels = 29;
+    for depth in 0..levels {
+        let pad = "  ".repeat(depth * 2 + 4);
+        text.push_str(&format!(
+            "{pad}\"@if\":\n{pad}  exists: {{ \"@path\": \"$.a\" }}\n{pad}  then: x\n{pad}  else:\n"
+        ));
+    }
+    text.push_str(&format!("{}a@example.com\n", "  ".repeat(levels * 2 + 4)));
+    let files = vec![("c.yaml".to_owned(), text)];
+    let options = encharge_engine::config::LoadOptions {
+        env: &|_| None,
+        require_api_key: false,
+        require_write_keys: false,
+    };
+    let loaded = encharge_schema::check(&files, &options);
+    assert!(loaded.is_ok(), "{:#?}", loaded.err());
+}

@@ -81,18 +81,41 @@ pub struct YamlError {
 /// so "billion laughs" documents fail instead of exhausting memory; duplicate keys
 /// are errors.
 pub fn parse(text: &str) -> Result<(Value, PosIndex), YamlError> {
-    let mut options = serde_saphyr::Options::default();
-    options.with_snippet = false;
-    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
-    // YAML 1.2 booleans only. With YAML 1.1's, `y`, `n`, `yes`, `no`, `on` and `off` are
-    // booleans: a mapping field `y:` would be sent as "true", `country: NO` as false.
-    options.strict_booleans = true;
-    let root: Option<Spanned<Node>> = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
-        let pos = e.location().map(pos_of).unwrap_or(Pos { line: 1, column: 1 });
-        YamlError {
-            pos,
-            message: message_of(&e),
-        }
+    let read = || -> Result<Option<Spanned<Node>>, YamlError> {
+        let mut options = serde_saphyr::Options::default();
+        options.with_snippet = false;
+        options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
+        // YAML 1.2 booleans only. With YAML 1.1's, `y`, `n`, `yes`, `no`, `on` and `off` are
+        // booleans: a mapping field `y:` would be sent as "true", `country: NO` as false.
+        options.strict_booleans = true;
+        serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+            let pos = e.location().map(pos_of).unwrap_or(Pos { line: 1, column: 1 });
+            YamlError {
+                pos,
+                message: message_of(&e),
+            }
+        })
+    };
+    // The parser recurses once per level of nesting, with large frames in a debug
+    // build: on a thread of its own with room for the deepest document the budget
+    // lets through, so that the caller's stack (2 MiB on a worker thread) does not
+    // decide whether a deep config is an error or a crash.
+    let root = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("yaml".to_owned())
+            .stack_size(PARSER_STACK)
+            .spawn_scoped(scope, read)
+            .map_err(|e| YamlError {
+                pos: Pos { line: 1, column: 1 },
+                message: format!("cannot start the YAML parser: {e}"),
+            })?
+            .join()
+            .unwrap_or_else(|_| {
+                Err(YamlError {
+                    pos: Pos { line: 1, column: 1 },
+                    message: "the YAML parser failed on this document".to_owned(),
+                })
+            })
     })?;
     let mut index = PosIndex::default();
     let value = match root {
@@ -122,6 +145,11 @@ fn pos_of(loc: serde_saphyr::Location) -> Pos {
     }
 }
 
+/// Stack of the parser's thread.
+const PARSER_STACK: usize = 64 * 1024 * 1024;
+
+const TOO_DEEP: &str = "the document is nested too deeply (lists and mappings more than 64 levels inside each other)";
+
 /// The parser's error in words for someone editing a config (serde-saphyr's are for the
 /// programmer calling it: "set DuplicateKeyPolicy in Options", "budget breached: Nodes").
 fn message_of(e: &serde_saphyr::Error) -> String {
@@ -133,6 +161,10 @@ fn message_of(e: &serde_saphyr::Error) -> String {
             "the file holds several YAML documents (`---`); a config file holds one".to_owned()
         }
         E::UnknownAnchor { .. } => "this alias (`*name`) names no anchor (`&name`) defined before it".to_owned(),
+        E::Budget {
+            breach: serde_saphyr::budget::BudgetBreach::Depth { .. },
+            ..
+        } => TOO_DEEP.to_owned(),
         E::Budget { .. }
         | E::AliasReplayLimitExceeded { .. }
         | E::AliasExpansionLimitExceeded { .. }
@@ -145,6 +177,8 @@ fn message_of(e: &serde_saphyr::Error) -> String {
             // A breach met while aliases are replayed comes back as a plain message.
             if message.starts_with("budget breached") {
                 "the document is too large or too deeply nested once its aliases are expanded".to_owned()
+            } else if message.starts_with("recursion limit exceeded") {
+                TOO_DEEP.to_owned()
             } else if message.starts_with("tabs disallowed") {
                 format!("{message}: YAML indents with spaces only")
             } else {
@@ -356,6 +390,19 @@ mod tests {
             let err = parse(text).err().unwrap_or_else(|| panic!("{text:?} parsed"));
             assert!(err.pos.line >= line, "{text:?}: {err:?}");
             assert!(!err.message.is_empty());
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_said_in_words() {
+        let flow = format!("x: {}{}\n", "[".repeat(200), "]".repeat(200));
+        let mut block = String::from("x:\n");
+        for depth in 1..80 {
+            block.push_str(&format!("{}a:\n", "  ".repeat(depth)));
+        }
+        for text in [flow, block] {
+            let err = parse(&text).err().unwrap();
+            assert_eq!(err.message, TOO_DEEP, "{err:?}");
         }
     }
 
