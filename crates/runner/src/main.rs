@@ -51,7 +51,7 @@ enum Command {
         #[arg(value_name = "FILES")]
         files: Vec<PathBuf>,
     },
-    /// The expression workbench: NDJSON requests in, one result line out per line.
+    /// The expression workbench: NDJSON requests in, one result line out per request (blank lines skipped).
     ///
     /// Each line is one of
     ///   {"trigger": FQL, "event": E}                          -> {"match": bool}
