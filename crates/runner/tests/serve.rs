@@ -446,6 +446,9 @@ fn bad_requests_get_clear_answers_and_the_server_keeps_serving() {
         "{}",
         String::from_utf8_lossy(&buf)
     );
+    let (status, body) = post_json(a, "/v1/batch", &json!({"batch": []}));
+    assert_eq!(status, 400);
+    assert!(body.contains("the batch is empty"), "{body}");
     // Unknown paths and methods.
     let (status, body) = get(a, "/v1/batch").unwrap();
     assert_eq!(status, 405);

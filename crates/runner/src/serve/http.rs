@@ -259,7 +259,8 @@ async fn ingest_request(
     if events.types.is_empty() {
         let message = match events.errors.first() {
             Some(e) if kind.is_some() => e.message.clone(),
-            _ => "no event in the batch is valid".to_owned(),
+            Some(_) => "no event in the batch is valid".to_owned(),
+            None => "the batch is empty".to_owned(),
         };
         return json_answer(
             app,
