@@ -1,39 +1,45 @@
-//! Reading events: JSON, a JSON array or NDJSON, from files or stdin, one
+//! Reading events: JSON, JSON arrays or NDJSON, from files or stdin, one
 //! record at a time so memory does not grow with the input.
 //!
-//! The input is scanned byte by byte for where each value ends (brackets and
-//! strings), and each value is parsed once, when it is whole. A value spread
-//! over several lines (pretty-printed) is read whole. When the input starts
-//! with `[`, a top-level array's elements are read one by one, and what follows
-//! the array is read too. A value that is not JSON becomes an error record
-//! naming its line, and reading goes on after it: a value cut short (a writer
-//! that crashed) ends where a line starts with `{` or `[` in its first column,
-//! so the next event is not lost with it.
+//! The input is scanned once for where each value ends, checking its syntax
+//! on the way, and each value is parsed when it is whole. A value may span
+//! lines (pretty-printed). A top-level array is read element by element, so a
+//! file of a million events in one array streams. A value that is not JSON
+//! becomes an error record naming its place, and reading goes on after it.
+//!
+//! A value cut short (a writer that crashed mid-line) must not take the events
+//! after it: while a value is open, a `{` or `[` in a line's first column is
+//! remembered, and if the value then turns out not to be JSON there, or the
+//! input ends inside it, it is reported cut short and reading starts again
+//! from that line. Valid JSON is never split.
 
 use std::io::{self, BufRead};
 
 use serde_json::Value;
 
-/// One thing read from the input: an event, or why a line could not be read.
+/// One thing read from the input: an event, or why a part of the input could not be read.
 pub enum Record {
     /// A JSON value, and the line where it starts (in a JSON array: its element number, from 1).
     Value { line: u64, value: Value },
-    /// Input that is not JSON.
+    /// Input that is not JSON, where it starts (in a JSON array: the element number); the
+    /// message gives the exact place.
     Error { line: u64, message: String },
 }
 
-/// Largest value we accumulate before giving up on it.
-const MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
+/// Largest value we keep; Segment itself refuses events over 32 KB. Parsed, a value can take
+/// many times its size in memory, so this bounds memory too.
+const MAX_RECORD_BYTES: usize = 8 * 1024 * 1024;
 
 /// Deepest nesting of one value; serde_json refuses one level more.
 const MAX_DEPTH: usize = 127;
+
+const BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
 
 /// Reads records from `reader`, calling `each` for every one; stops early when `each` returns false.
 pub fn read_records(mut reader: impl BufRead, mut each: impl FnMut(Record) -> bool) -> io::Result<()> {
     let mut scanner = Scanner {
         at: Pos { line: 1, column: 1 },
-        line_started: false,
-        arrays: None,
+        bom: 0,
         state: State::Between,
     };
     loop {
@@ -52,38 +58,57 @@ pub fn read_records(mut reader: impl BufRead, mut each: impl FnMut(Record) -> bo
     Ok(())
 }
 
-#[derive(Clone, Copy)]
+/// A place in the input; columns count characters.
+#[derive(Clone, Copy, PartialEq, Debug)]
 struct Pos {
     line: u64,
     column: u64,
 }
 
+impl Pos {
+    fn after(self, bytes: &[u8]) -> Pos {
+        match bytes.iter().rposition(|&b| b == b'\n') {
+            Some(i) => Pos {
+                line: self.line + bytes.iter().filter(|&&b| b == b'\n').count() as u64,
+                column: 1 + chars(&bytes[i + 1..]),
+            },
+            None => Pos {
+                line: self.line,
+                column: self.column + chars(bytes),
+            },
+        }
+    }
+}
+
+/// The number of UTF-8 characters that start in `bytes`.
+fn chars(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b & 0xc0 != 0x80).count() as u64
+}
+
 struct Scanner {
     /// Where the next byte is.
     at: Pos,
-    /// Whether the current line has had anything but whitespace before the next byte.
-    line_started: bool,
-    /// Whether a top-level `[` is an array read by element; set by the input's first value.
-    arrays: Option<bool>,
+    /// How many bytes of a byte-order mark have been passed over at the input's start.
+    bom: usize,
     state: State,
 }
 
 enum State {
     /// Between top-level values.
     Between,
-    /// After a broken array: the rest of the line is passed over.
+    /// After an error in a line: the rest of it is passed over.
     SkipLine,
     /// A top-level value.
     Value(Partial),
-    /// A top-level value has ended: it is given once the rest of its line is found empty.
+    /// A top-level value has ended: it is given when the rest of its line is found empty, or
+    /// another value starts.
     Tail(Record),
     /// Inside a top-level array read by element.
     Array(Array),
 }
 
 struct Array {
-    start: Pos,
-    /// Elements seen so far.
+    /// Elements started so far.
     index: u64,
     expect: Expect,
     element: Option<Partial>,
@@ -101,50 +126,84 @@ enum Flow {
     Next,
     /// The state changed: the same byte again.
     Again,
+    /// The byte is passed over without taking a place (a byte-order mark).
+    Skip,
     Stop,
 }
 
 impl Scanner {
     fn feed(&mut self, buf: &[u8], each: &mut impl FnMut(Record) -> bool) -> bool {
         let mut i = 0;
-        while let Some(&b) = buf.get(i) {
+        while i < buf.len() {
+            // NDJSON: a whole line that is one object is parsed as it is; only a line that is not goes
+            // through the scan below, which then finds what is wrong with it.
+            if buf[i] == b'{'
+                && self.at.column == 1
+                && matches!(self.state, State::Between)
+                && let Some(n) = buf[i..].iter().position(|&b| b == b'\n')
+                && let Ok(value) = serde_json::from_slice::<Value>(&buf[i..i + n])
+            {
+                if !each(Record::Value {
+                    line: self.at.line,
+                    value,
+                }) {
+                    return false;
+                }
+                self.at.line += 1;
+                i += n + 1;
+                continue;
+            }
+            // Inside a string most bytes need no look: take them in one go.
+            let taken = match &mut self.state {
+                State::Value(value) => value.take_string(&buf[i..]),
+                State::Array(Array {
+                    element: Some(element), ..
+                }) => element.take_string(&buf[i..]),
+                _ => 0,
+            };
+            if taken > 0 {
+                self.at.column += chars(&buf[i..i + taken]);
+                i += taken;
+                continue;
+            }
+            let b = buf[i];
             match self.byte(b, each) {
                 Flow::Again => continue,
                 Flow::Stop => return false,
+                Flow::Skip => {}
+                Flow::Next if b == b'\n' => {
+                    self.at = Pos {
+                        line: self.at.line + 1,
+                        column: 1,
+                    }
+                }
+                Flow::Next if b & 0xc0 != 0x80 => self.at.column += 1,
                 Flow::Next => {}
             }
             i += 1;
-            if b == b'\n' {
-                self.at = Pos {
-                    line: self.at.line + 1,
-                    column: 1,
-                };
-                self.line_started = false;
-            } else {
-                self.at.column += 1;
-                self.line_started |= !b.is_ascii_whitespace();
-            }
         }
         true
     }
 
     fn byte(&mut self, b: u8, each: &mut impl FnMut(Record) -> bool) -> Flow {
         let at = self.at;
-        let line_start = at.column == 1;
-        let (record, flow) = match &mut self.state {
+        match &mut self.state {
             State::SkipLine => {
                 if b == b'\n' {
                     self.state = State::Between;
                 }
-                return Flow::Next;
+                Flow::Next
             }
             State::Between => {
+                if at == (Pos { line: 1, column: 1 }) && self.bom < 3 && b == BOM[self.bom] {
+                    self.bom += 1;
+                    return Flow::Skip;
+                }
                 if b.is_ascii_whitespace() {
                     return Flow::Next;
                 }
-                if *self.arrays.get_or_insert(b == b'[') && b == b'[' {
+                if b == b'[' {
                     self.state = State::Array(Array {
-                        start: at,
                         index: 0,
                         expect: Expect::First,
                         element: None,
@@ -152,139 +211,196 @@ impl Scanner {
                     return Flow::Next;
                 }
                 self.state = State::Value(Partial::new(at, b, false));
-                return Flow::Again;
+                Flow::Again
             }
-            State::Value(value) => {
-                if value.cut_short_by(b, line_start) {
-                    (value.cut_short(at), Flow::Again)
-                } else {
-                    match value.step(b, at) {
-                        Step::More => return Flow::Next,
-                        Step::Whole => {
-                            self.state = State::Tail(value.parse(None));
-                            return Flow::Next;
-                        }
-                        Step::Ended => (Some(value.parse(None)), Flow::Again),
-                    }
+            State::Value(value) => match value.step(b, at) {
+                Step::More => Flow::Next,
+                Step::Whole => {
+                    self.state = State::Tail(value.parse(None));
+                    Flow::Next
                 }
-            }
-            State::Tail(_) if b != b'\n' && b.is_ascii_whitespace() => return Flow::Next,
+                Step::Ended => {
+                    let record = value.parse(None);
+                    self.state = State::Between;
+                    emit(each, record, Flow::Again)
+                }
+                Step::Cut(restart) => {
+                    let (record, again) = value.cut(restart, at, None);
+                    self.state = State::Between;
+                    self.resume(record, again, each)
+                }
+            },
+            State::Tail(_) if b != b'\n' && b.is_ascii_whitespace() => Flow::Next,
             State::Tail(_) => {
                 let State::Tail(record) = std::mem::replace(&mut self.state, State::Between) else {
                     return Flow::Again;
                 };
-                if b == b'\n' {
-                    return self.emit(Some(record), Flow::Next, each);
-                }
-                // Like serde_json reading the line whole: what follows a value on its line spoils it.
-                self.state = State::SkipLine;
-                let line = match record {
-                    Record::Value { line, .. } | Record::Error { line, .. } => line,
-                };
-                let message = match record {
-                    Record::Error { message, .. } => message,
-                    Record::Value { .. } if at.line == line => {
-                        format!("not valid JSON: trailing characters (column {})", at.column)
+                match b {
+                    b'\n' => emit(each, record, Flow::Next),
+                    // Values one after the other on a line (files joined without a final line break).
+                    b'{' | b'[' => emit(each, record, Flow::Again),
+                    _ => {
+                        // What else follows a value on its line spoils it, as when serde_json reads the line.
+                        self.state = State::SkipLine;
+                        let record = match record {
+                            Record::Value { line, .. } => Record::Error {
+                                line,
+                                message: format!("not valid JSON: trailing characters {}", place(line, at)),
+                            },
+                            error => error,
+                        };
+                        emit(each, record, Flow::Next)
                     }
-                    Record::Value { .. } => format!(
-                        "not valid JSON: trailing characters (line {}, column {})",
-                        at.line, at.column
-                    ),
-                };
-                return self.emit(Some(Record::Error { line, message }), Flow::Next, each);
+                }
             }
-            State::Array(array) => match array.element.as_mut() {
-                Some(element) if element.cut_short_by(b, line_start) => (element.cut_short(at), Flow::Again),
-                Some(element) => {
-                    let flow = match element.step(b, at) {
+            State::Array(array) => {
+                if let Some(element) = array.element.as_mut() {
+                    let (record, flow) = match element.step(b, at) {
                         Step::More => return Flow::Next,
-                        Step::Whole => Flow::Next,
-                        Step::Ended => Flow::Again,
+                        Step::Whole => (element.parse(Some(array.index)), Flow::Next),
+                        Step::Ended => (element.parse(Some(array.index)), Flow::Again),
+                        Step::Cut(restart) => {
+                            let (record, again) = element.cut(restart, at, Some(array.index));
+                            // The array goes on from where the element was cut.
+                            array.element = None;
+                            array.expect = Expect::Element;
+                            return self.resume(record, again, each);
+                        }
                     };
-                    let record = Some(element.parse(Some(array.index)));
                     array.element = None;
                     array.expect = Expect::CommaOrEnd;
-                    return self.emit(record, flow, each);
+                    return emit(each, record, flow);
                 }
-                None => {
-                    if b.is_ascii_whitespace() {
-                        return Flow::Next;
+                if b.is_ascii_whitespace() {
+                    return Flow::Next;
+                }
+                let error = |what: &str| Record::Error {
+                    line: at.line,
+                    message: format!("not valid JSON: {what} (line {}, column {})", at.line, at.column),
+                };
+                match (array.expect, b) {
+                    (Expect::CommaOrEnd, b',') => {
+                        array.expect = Expect::Element;
+                        Flow::Next
                     }
-                    match (array.expect, b) {
-                        (Expect::CommaOrEnd, b',') => {
+                    (Expect::First | Expect::CommaOrEnd, b']') => {
+                        self.state = State::Between;
+                        Flow::Next
+                    }
+                    (Expect::Element, b']') => {
+                        self.state = State::Between;
+                        emit(each, error("trailing comma"), Flow::Next)
+                    }
+                    (Expect::First | Expect::Element, b',') => emit(each, error("expected a value"), Flow::Next),
+                    (Expect::CommaOrEnd, _) => {
+                        // A comma left out: said, and the value after it is read as the next element.
+                        let record = error("expected `,` or `]`");
+                        if starts_value(b) {
                             array.expect = Expect::Element;
-                            return Flow::Next;
-                        }
-                        (Expect::First | Expect::CommaOrEnd, b']') => (None, Flow::Next),
-                        (Expect::Element, b']') => (Some(array_error("trailing comma", at)), Flow::Next),
-                        (Expect::CommaOrEnd, _) => {
-                            let record = array_error("expected `,` or `]`", at);
-                            // A line that starts a value of its own is read; the rest of a broken line is not.
-                            if self.line_started {
-                                self.state = State::SkipLine;
-                                return self.emit(Some(record), Flow::Next, each);
-                            }
-                            (Some(record), Flow::Again)
-                        }
-                        (Expect::First | Expect::Element, _) => {
-                            array.index += 1;
-                            array.element = Some(Partial::new(at, b, true));
-                            return Flow::Again;
+                            emit(each, record, Flow::Again)
+                        } else {
+                            emit(each, record, Flow::Next)
                         }
                     }
-                }
-            },
-        };
-        self.state = State::Between;
-        self.emit(record, flow, each)
-    }
-
-    fn emit(&mut self, record: Option<Record>, flow: Flow, each: &mut impl FnMut(Record) -> bool) -> Flow {
-        match record {
-            Some(record) => {
-                if each(record) {
-                    flow
-                } else {
-                    Flow::Stop
+                    (Expect::First | Expect::Element, _) => {
+                        array.index += 1;
+                        array.element = Some(Partial::new(at, b, true));
+                        Flow::Again
+                    }
                 }
             }
-            None => flow,
         }
     }
 
+    /// After a value was cut short: its record, then its bytes from where it was cut read again.
+    fn resume(&mut self, record: Record, again: Option<(Vec<u8>, Pos)>, each: &mut impl FnMut(Record) -> bool) -> Flow {
+        if !each(record) {
+            return Flow::Stop;
+        }
+        if let Some((bytes, from)) = again {
+            let here = self.at;
+            self.at = from;
+            if !self.feed(&bytes, each) {
+                return Flow::Stop;
+            }
+            self.at = here;
+        }
+        Flow::Again
+    }
+
     /// The end of the input: what is left open is read or said.
-    fn finish(self, each: &mut impl FnMut(Record) -> bool) {
-        let record = match self.state {
+    fn finish(mut self, each: &mut impl FnMut(Record) -> bool) {
+        let end = self.at;
+        let state = std::mem::replace(&mut self.state, State::Between);
+        let (record, again) = match state {
             State::Between | State::SkipLine => return,
-            State::Tail(record) => record,
-            State::Value(value) => value.at_end(None),
-            State::Array(array) => match array.element {
-                Some(element) if element.container => element.at_end(Some(array.index)),
-                element => {
-                    if let Some(mut scalar) = element
-                        && !each(scalar.parse(Some(array.index)))
-                    {
+            State::Tail(record) => (record, None),
+            State::Value(mut value) => value.at_end(end, None),
+            State::Array(mut array) => match array.element.take() {
+                Some(mut element) if !element.container => {
+                    // The last element, then the array's missing end.
+                    if !each(element.parse(Some(array.index))) {
                         return;
                     }
-                    Record::Error {
-                        line: array.start.line,
-                        message: "the array is not closed (no `]`) at the end of the input".to_owned(),
-                    }
+                    self.state = State::Array(array);
+                    return self.finish(each);
                 }
+                Some(mut element) => {
+                    let (record, again) = element.at_end(end, Some(array.index));
+                    if again.is_some() {
+                        array.expect = Expect::Element;
+                    }
+                    self.state = State::Array(array);
+                    (record, again)
+                }
+                None => (
+                    Record::Error {
+                        line: end.line,
+                        message: "the array is not closed (no `]`) at the end of the input".to_owned(),
+                    },
+                    None,
+                ),
             },
         };
-        each(record);
+        match again {
+            None => {
+                each(record);
+            }
+            Some(_) => {
+                if matches!(self.resume(record, again, each), Flow::Stop) {
+                    return;
+                }
+                self.finish(each);
+            }
+        }
     }
 }
 
-fn array_error(what: &str, at: Pos) -> Record {
-    Record::Error {
-        line: at.line,
-        message: format!("not valid JSON: {what} (line {}, column {})", at.line, at.column),
+fn emit(each: &mut impl FnMut(Record) -> bool, record: Record, flow: Flow) -> Flow {
+    if each(record) { flow } else { Flow::Stop }
+}
+
+/// Whether `b` can start a JSON value.
+fn starts_value(b: u8) -> bool {
+    matches!(b, b'{' | b'[' | b'"' | b'-') || b.is_ascii_alphanumeric()
+}
+
+/// Whether `b` can be part of a number, `true`, `false` or `null` (loosely: serde_json checks them).
+fn in_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.')
+}
+
+/// `(column C)` when `at` is on the record's line, else `(line L, column C)`.
+fn place(record_line: u64, at: Pos) -> String {
+    if at.line == record_line {
+        format!("(column {})", at.column)
+    } else {
+        format!("(line {}, column {})", at.line, at.column)
     }
 }
 
-/// One value being read: its bytes so far, and enough of its shape to know where it ends.
+/// One value being read: its bytes so far, and enough of its syntax to know where it ends and
+/// whether it can still be JSON.
 struct Partial {
     bytes: Vec<u8>,
     start: Pos,
@@ -292,11 +408,31 @@ struct Partial {
     container: bool,
     /// An element of an array read by element (else a top-level value).
     in_array: bool,
+    /// The open containers, by their opening byte (counted only, past `MAX_DEPTH`).
+    open: Vec<u8>,
     depth: usize,
+    want: Want,
     string: bool,
     escaped: bool,
+    word: bool,
+    /// The syntax went wrong: from here on only the brackets are counted, to find its end.
+    invalid: bool,
     /// Why the value cannot be read, found before its end.
     broken: Option<String>,
+    /// The first `{` or `[` in a line's first column while the value was open: its offset in
+    /// `bytes` and place, where another value may start if this one was cut short.
+    restart: Option<(usize, Pos)>,
+}
+
+/// What the syntax allows next.
+#[derive(Clone, Copy, PartialEq)]
+enum Want {
+    Value,
+    ValueOrEnd,
+    Key,
+    KeyOrEnd,
+    Colon,
+    CommaOrEnd,
 }
 
 enum Step {
@@ -306,6 +442,8 @@ enum Step {
     Whole,
     /// The value ended before the byte.
     Ended,
+    /// The value was cut short: another starts at the remembered place, or (`None`) at this byte.
+    Cut(Option<(usize, Pos)>),
 }
 
 impl Partial {
@@ -315,105 +453,228 @@ impl Partial {
             start,
             container: matches!(first, b'{' | b'['),
             in_array,
+            open: Vec::new(),
             depth: 0,
+            want: Want::Value,
             string: false,
             escaped: false,
+            word: false,
+            invalid: false,
             broken: None,
+            restart: None,
         }
     }
 
+    /// Takes the bytes of a string up to the next quote, backslash or line break; returns how many.
+    fn take_string(&mut self, buf: &[u8]) -> usize {
+        if !self.string || self.escaped {
+            return 0;
+        }
+        let room = MAX_RECORD_BYTES.saturating_sub(self.bytes.len());
+        let end = buf
+            .iter()
+            .take(room)
+            .position(|&b| matches!(b, b'"' | b'\\' | b'\n'))
+            .unwrap_or(buf.len().min(room));
+        if self.broken.is_none() {
+            self.bytes.extend_from_slice(&buf[..end]);
+        }
+        end
+    }
+
     fn step(&mut self, b: u8, at: Pos) -> Step {
-        if !self.container && !self.string {
-            // A number, string or word ends at the line's end (at the top level) or at what ends an element.
-            let end = if self.in_array {
-                b == b',' || b == b']' || b.is_ascii_whitespace()
-            } else {
-                b == b'\n'
-            };
-            if end {
-                return Step::Ended;
+        if self.bytes.len() >= MAX_RECORD_BYTES && self.broken.is_none() {
+            if let Some(restart) = self.restart {
+                return Step::Cut(Some(restart));
             }
+            self.broken = Some(format!(
+                "a JSON value over {} MiB (Segment refuses events over 32 KB)",
+                MAX_RECORD_BYTES >> 20
+            ));
+            self.bytes = Vec::new();
+        }
+        if !self.container {
+            return self.step_scalar(b);
+        }
+        if self.string {
+            if b == b'\n' {
+                // A line break cannot be in a string: the string ends broken, and the value still
+                // ends where its brackets say.
+                self.string = false;
+                self.escaped = false;
+                self.invalid = true;
+            } else if self.escaped {
+                self.escaped = false;
+            } else if b == b'\\' {
+                self.escaped = true;
+            } else if b == b'"' {
+                self.string = false;
+            }
+            self.keep(b);
+            return Step::More;
+        }
+        if at.column == 1 && self.depth > 0 && matches!(b, b'{' | b'[') {
+            if self.invalid {
+                return Step::Cut(None);
+            }
+            self.restart.get_or_insert((self.bytes.len(), at));
+        }
+        if self.invalid {
+            self.count_brackets(b, at);
+        } else if !self.check(b) {
+            self.invalid = true;
+            if at.column == 1 && matches!(b, b'{' | b'[') {
+                return Step::Cut(self.restart);
+            }
+            self.count_brackets(b, at);
+        }
+        self.keep(b);
+        if self.depth == 0 { Step::Whole } else { Step::More }
+    }
+
+    /// A number, string or word: it ends at its line's end (at the top level), or where an
+    /// element ends.
+    fn step_scalar(&mut self, b: u8) -> Step {
+        if b == b'\n' {
+            return Step::Ended;
         }
         if self.string {
             if self.escaped {
                 self.escaped = false;
             } else if b == b'\\' {
                 self.escaped = true;
-            } else if b == b'"' || b == b'\n' {
-                // A line break cannot be in a string: the string is broken, and the lines after it are
-                // read as if it had closed, so the value still ends where its brackets say.
+            } else if b == b'"' {
                 self.string = false;
-                if b == b'\n' && !self.container {
-                    return Step::Ended;
-                }
             }
-            self.keep(b);
-            return Step::More;
-        }
-        match b {
-            b'"' => self.string = true,
-            b'{' | b'[' => {
-                self.depth += 1;
-                if self.depth > MAX_DEPTH && self.broken.is_none() {
-                    self.broken = Some(format!(
-                        "not valid JSON: nested more than {MAX_DEPTH} levels deep {}",
-                        self.place(at)
-                    ));
-                }
-            }
-            b'}' | b']' if self.container => {
-                self.depth = self.depth.saturating_sub(1);
-                if self.depth == 0 {
-                    self.keep(b);
-                    return Step::Whole;
-                }
-            }
-            _ => {}
+        } else if self.in_array && (b == b',' || b == b']' || b.is_ascii_whitespace()) {
+            return Step::Ended;
+        } else if b == b'"' {
+            self.string = true;
         }
         self.keep(b);
         Step::More
     }
 
-    fn keep(&mut self, b: u8) {
-        if self.broken.is_some() {
-            return;
+    /// Whether `b` can come next in JSON; moves the syntax on.
+    fn check(&mut self, b: u8) -> bool {
+        if self.word {
+            if in_word(b) {
+                return true;
+            }
+            self.word = false;
         }
-        if self.bytes.len() >= MAX_RECORD_BYTES {
-            self.broken = Some("a JSON value over 64 MiB".to_owned());
+        let want = self.want;
+        let value = matches!(want, Want::Value | Want::ValueOrEnd);
+        match b {
+            b' ' | b'\t' | b'\r' | b'\n' => true,
+            b'{' | b'[' if value => {
+                self.open_container(b);
+                true
+            }
+            b'}' | b']' => {
+                let ok = match (self.open.last(), want) {
+                    (Some(b'{'), Want::KeyOrEnd | Want::CommaOrEnd) => b == b'}',
+                    (Some(b'['), Want::ValueOrEnd | Want::CommaOrEnd) => b == b']',
+                    _ => false,
+                };
+                if ok {
+                    self.open.pop();
+                    self.depth -= 1;
+                    self.want = Want::CommaOrEnd;
+                }
+                ok
+            }
+            b',' if want == Want::CommaOrEnd && self.depth > 0 => {
+                self.want = if self.open.last() == Some(&b'{') {
+                    Want::Key
+                } else {
+                    Want::Value
+                };
+                true
+            }
+            b':' if want == Want::Colon => {
+                self.want = Want::Value;
+                true
+            }
+            b'"' if value || matches!(want, Want::Key | Want::KeyOrEnd) => {
+                self.string = true;
+                self.want = if value { Want::CommaOrEnd } else { Want::Colon };
+                true
+            }
+            _ if value && in_word(b) => {
+                self.word = true;
+                self.want = Want::CommaOrEnd;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn open_container(&mut self, b: u8) {
+        self.depth += 1;
+        self.open.push(b);
+        self.want = if b == b'{' { Want::KeyOrEnd } else { Want::ValueOrEnd };
+        if self.depth > MAX_DEPTH {
+            self.too_deep(self.start.after(&self.bytes));
+        }
+    }
+
+    /// Once the syntax has gone wrong: brackets outside strings, to find where the value ends.
+    fn count_brackets(&mut self, b: u8, at: Pos) {
+        match b {
+            b'"' => self.string = true,
+            b'{' | b'[' => {
+                self.depth += 1;
+                if self.depth > MAX_DEPTH {
+                    self.too_deep(at);
+                }
+            }
+            b'}' | b']' => self.depth = self.depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+
+    fn too_deep(&mut self, at: Pos) {
+        self.invalid = true;
+        if self.broken.is_none() {
+            self.broken = Some(format!(
+                "not valid JSON: nested more than {MAX_DEPTH} levels deep {}",
+                self.place(at)
+            ));
             self.bytes = Vec::new();
-            return;
         }
-        self.bytes.push(b);
     }
 
-    /// Whether `b` starts another value, so this one was cut short: `{` or `[` in a line's first column
-    /// where this value is still open.
-    fn cut_short_by(&self, b: u8, line_start: bool) -> bool {
-        line_start && self.container && self.depth > 0 && matches!(b, b'{' | b'[')
+    fn keep(&mut self, b: u8) {
+        if self.broken.is_none() {
+            self.bytes.push(b);
+        }
     }
 
-    fn cut_short(&mut self, at: Pos) -> Option<Record> {
-        let message = self
-            .broken
-            .take()
-            .unwrap_or_else(|| format!("the JSON value is cut short: line {} starts another one", at.line));
-        Some(Record::Error {
-            line: self.start.line,
-            message,
-        })
+    /// The record of a value cut short, and the bytes to read again (from where another value
+    /// starts); with `restart` `None`, reading goes on from the byte at `at`.
+    fn cut(&mut self, restart: Option<(usize, Pos)>, at: Pos, index: Option<u64>) -> (Record, Option<(Vec<u8>, Pos)>) {
+        let line = index.unwrap_or(self.start.line);
+        let message = match (restart, self.broken.take()) {
+            (_, Some(message)) => message,
+            (Some((_, from)), None) => format!("the JSON value is cut short: line {} starts another one", from.line),
+            (None, None) => match serde_json::from_slice::<Value>(&self.bytes) {
+                Err(e) if !e.is_eof() => self.describe(&e),
+                _ => format!("the JSON value is cut short: line {} starts another one", at.line),
+            },
+        };
+        let again = restart.map(|(offset, from)| (self.bytes.split_off(offset), from));
+        (Record::Error { line, message }, again)
     }
 
     /// The record of a whole value; `index` is its element number in an array read by element.
     fn parse(&mut self, index: Option<u64>) -> Record {
-        let line = self.start.line;
+        let line = index.unwrap_or(self.start.line);
         if let Some(message) = self.broken.take() {
             return Record::Error { line, message };
         }
         match serde_json::from_slice(&self.bytes) {
-            Ok(value) => Record::Value {
-                line: index.unwrap_or(line),
-                value,
-            },
+            Ok(value) => Record::Value { line, value },
             Err(e) => Record::Error {
                 line,
                 message: self.describe(&e),
@@ -421,66 +682,64 @@ impl Partial {
         }
     }
 
-    /// The record of a value the input ended in.
-    fn at_end(mut self, index: Option<u64>) -> Record {
+    /// The record of a value the input ended in, and what to read again if it was cut short.
+    fn at_end(&mut self, end: Pos, index: Option<u64>) -> (Record, Option<(Vec<u8>, Pos)>) {
         if !self.container {
-            return self.parse(index);
+            return (self.parse(index), None);
         }
-        Record::Error {
-            line: self.start.line,
-            message: self
-                .broken
-                .take()
-                .unwrap_or_else(|| "the JSON value is not complete at the end of the input".to_owned()),
+        if self.restart.is_some() && !self.invalid {
+            return self.cut(self.restart, end, index);
         }
+        let line = index.unwrap_or(self.start.line);
+        let message = match self.broken.take() {
+            Some(message) => message,
+            None if self.invalid => match serde_json::from_slice::<Value>(&self.bytes) {
+                Err(e) if !e.is_eof() => self.describe(&e),
+                _ => "the JSON value is not complete at the end of the input".to_owned(),
+            },
+            None => "the JSON value is not complete at the end of the input".to_owned(),
+        };
+        (Record::Error { line, message }, None)
     }
 
     /// What serde_json found wrong, placed in the input.
     fn describe(&self, e: &serde_json::Error) -> String {
         if let Err(bad) = std::str::from_utf8(&self.bytes) {
-            let before = &self.bytes[..bad.valid_up_to()];
-            let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-            let lines = before.iter().filter(|&&b| b == b'\n').count() as u64;
-            let column = String::from_utf8_lossy(&before[line_start..]).chars().count() as u64 + 1;
-            return format!(
-                "not UTF-8 text: an invalid byte {}",
-                self.place(self.offset(lines, column))
-            );
+            let at = self.start.after(&self.bytes[..bad.valid_up_to()]);
+            return format!("not UTF-8 text: an invalid byte {}", self.place(at));
         }
         let text = e.to_string();
-        // serde_json appends " at line L column C", counted from the value's start; we place it in the input.
+        // serde_json appends " at line L column C", counted in bytes from the value's start.
         let text = text.split(" at line ").next().unwrap_or(&text);
         let text = if text == "recursion limit exceeded" {
             "nested more than 127 levels deep"
         } else {
             text
         };
-        let at = self.offset(e.line().saturating_sub(1) as u64, e.column() as u64);
+        let mut line_start = 0;
+        for _ in 1..e.line() {
+            match self.bytes[line_start..].iter().position(|&b| b == b'\n') {
+                Some(i) => line_start += i + 1,
+                None => break,
+            }
+        }
+        // Column 0 is the line break that ends the line before.
+        let column_end = match e.column() {
+            0 => line_start.saturating_sub(1),
+            column => line_start + column - 1,
+        }
+        .min(self.bytes.len());
+        let at = self.start.after(&self.bytes[..column_end]);
         format!("not valid JSON: {text} {}", self.place(at))
     }
 
-    /// The place in the input of `column` on the value's `lines`-th line after its first.
-    fn offset(&self, lines: u64, column: u64) -> Pos {
-        if lines == 0 {
-            Pos {
-                line: self.start.line,
-                column: self.start.column + column.saturating_sub(1),
-            }
-        } else {
-            Pos {
-                line: self.start.line + lines,
-                column,
-            }
-        }
-    }
-
     /// `(column C)` on the line the record names, else `(line L, column C)`; an element's record
-    /// names no line, so its place always has one.
+    /// gives its number, not its line, so its place always has the line.
     fn place(&self, at: Pos) -> String {
-        if at.line == self.start.line && !self.in_array {
-            format!("(column {})", at.column)
-        } else {
+        if self.in_array {
             format!("(line {}, column {})", at.line, at.column)
+        } else {
+            place(self.start.line, at)
         }
     }
 }
@@ -553,14 +812,13 @@ mod tests {
             vec!["1: error: not valid JSON: nested more than 127 levels deep (line 1, column 129)"]
         );
         // As deep as serde_json reads is read; one level more is an error, and the next line is read.
-        let at_most = format!("{}{}", "[".repeat(127), "]".repeat(127));
-        let over = format!("{}{}", "[".repeat(128), "]".repeat(128));
-        let got = read(&format!("{{\"x\":1}}\n{at_most}\n{over}\n{{\"y\":2}}\n"));
+        let nest = |levels: usize| format!("{{\"a\":{}{}}}", "[".repeat(levels - 1), "]".repeat(levels - 1));
+        let got = read(&format!("{{\"x\":1}}\n{}\n{}\n{{\"y\":2}}\n", nest(127), nest(128)));
         assert_eq!(got.len(), 4, "{got:?}");
-        assert!(got[1].starts_with("2: [[[[[["), "{got:?}");
+        assert!(got[1].starts_with("2: {\"a\":[[[[[["), "{got:?}");
         assert_eq!(
             got[2],
-            "3: error: not valid JSON: nested more than 127 levels deep (column 128)"
+            "3: error: not valid JSON: nested more than 127 levels deep (column 132)"
         );
         assert_eq!(got[3], "4: {\"y\":2}");
     }
@@ -580,7 +838,7 @@ mod tests {
             bad,
             vec![
                 "1: {\"a\":1}",
-                "1: error: not valid JSON: expected value (line 1, column 16)",
+                "2: error: not valid JSON: expected value (line 1, column 16)",
                 "1: error: the array is not closed (no `]`) at the end of the input",
             ]
         );
@@ -609,8 +867,8 @@ mod tests {
             read("\n[\n  {\"a\":1}\n]\n\n{\"b\":2}\n  [3]\n"),
             vec!["1: {\"a\":1}", "6: {\"b\":2}", "1: 3"]
         );
-        // In input that starts as NDJSON, an array is one value.
-        assert_eq!(read("{\"a\":1}\n[2]\n"), vec!["1: {\"a\":1}", "2: [2]"]);
+        // Wherever it is, a top-level array is read by element.
+        assert_eq!(read("{\"a\":1}\n[2]\n"), vec!["1: {\"a\":1}", "1: 2"]);
         let trailing = read("[1] x\n{\"b\":2}\n");
         assert_eq!(trailing.len(), 3, "{trailing:?}");
         assert!(trailing[1].starts_with("1: error: not valid JSON"), "{trailing:?}");
@@ -628,9 +886,10 @@ mod tests {
                 "2: {\"b\":2}",
                 "3: error: not valid JSON: expected `,` or `]` (line 3, column 1)",
                 "3: {\"c\":3}",
-                "1: 4",
-                "5: error: not valid JSON: expected `,` or `]` (line 5, column 1)",
-                "1: 5",
+                "4: error: not valid JSON: expected `,` or `]` (line 4, column 1)",
+                "4: error: the JSON value is cut short: line 5 starts another one",
+                "5: [5]",
+                "6: error: the array is not closed (no `]`) at the end of the input",
             ]
         );
         // Broken inside: one error for the element, and the elements after it are read.
@@ -639,7 +898,7 @@ mod tests {
             got,
             vec![
                 "1: {\"a\":1}",
-                "3: error: not valid JSON: expected value (line 3, column 9)",
+                "2: error: not valid JSON: expected value (line 3, column 9)",
                 "3: {\"d\":4}",
                 "7: {\"e\":5}",
             ]
@@ -746,14 +1005,114 @@ mod tests {
     }
 
     #[test]
-    fn what_follows_a_value_on_its_line_spoils_it() {
+    fn values_may_follow_each_other_on_a_line_but_nothing_else() {
         assert_eq!(
-            read("{\"a\":1} {\"b\":2}\n{\"c\":3}  \n{\n\"d\":4\n} x\n"),
+            read("{\"a\":1} {\"b\":2}\n{\"c\":3}  \n{\n\"d\":4\n} x\n{\"e\":5} 6\n"),
             vec![
-                "1: error: not valid JSON: trailing characters (column 9)",
+                "1: {\"a\":1}",
+                "1: {\"b\":2}",
                 "2: {\"c\":3}",
                 "3: error: not valid JSON: trailing characters (line 5, column 3)",
+                "6: error: not valid JSON: trailing characters (column 9)",
             ]
+        );
+    }
+
+    #[test]
+    fn valid_json_is_never_split() {
+        // Every line in the first column (Python's `indent=0`): the inner object is not an event.
+        let text = "{\n\"type\": \"track\",\n\"properties\": {\n\"items\": [\n{\n\"event\": \"inner\"\n},\n[\n1\n]\n]\n}\n}\n{\"b\":2}\n";
+        assert_eq!(
+            read(text),
+            vec![
+                "1: {\"type\":\"track\",\"properties\":{\"items\":[{\"event\":\"inner\"},[1]]}}",
+                "14: {\"b\":2}",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_value_cut_short_gives_back_the_events_after_it() {
+        // Cut inside a string, a number, after a key, after a comma, after `[`: the next lines are read.
+        for cut in [
+            r#"{"type":"track","event":"X"#,
+            r#"{"type":"track","n":12"#,
+            r#"{"type":"track","event":"#,
+            r#"{"type":"track","#,
+            r#"{"type":"track","list":["#,
+            r#"{"a":"b\"#,
+        ] {
+            let got = read(&format!("{cut}\n{{\"b\":2}}\n{{\"c\":3}}\n"));
+            assert_eq!(got.len(), 3, "{cut}: {got:?}");
+            assert!(got[0].starts_with("1: error: "), "{cut}: {got:?}");
+            assert_eq!(got[1..], ["2: {\"b\":2}", "3: {\"c\":3}"], "{cut}");
+        }
+        // The last event after the cut, and a pretty-printed one.
+        assert_eq!(
+            read("{\"l\":[\n{\"b\":2}\n"),
+            vec![
+                "1: error: the JSON value is cut short: line 2 starts another one",
+                "2: {\"b\":2}"
+            ]
+        );
+        assert_eq!(
+            read("{\"l\":[\n{\n  \"b\": 2\n}\n{\"c\":3}\n"),
+            vec![
+                "1: error: the JSON value is cut short: line 2 starts another one",
+                "2: {\"b\":2}",
+                "5: {\"c\":3}",
+            ]
+        );
+        // In an array, the elements after a cut element are read.
+        assert_eq!(
+            read("[{\"a\":1},\n{\"type\":\"track\",\"event\":\"X\n{\"b\":2},\n{\"c\":3}]\n"),
+            vec![
+                "1: {\"a\":1}",
+                "2: error: not valid JSON: control character (\\u0000-\\u001F) found while parsing a string (line 2, column 27)",
+                "3: {\"b\":2}",
+                "4: {\"c\":3}",
+            ]
+        );
+        assert_eq!(
+            read("[{\"a\":1},\n{\"l\":[\n{\"b\":2},\n{\"c\":3}]\n"),
+            vec![
+                "1: {\"a\":1}",
+                "2: error: the JSON value is cut short: line 3 starts another one",
+                "3: {\"b\":2}",
+                "4: {\"c\":3}",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_comma_left_out_of_an_array_costs_no_element() {
+        assert_eq!(
+            read("[{\"a\":1} {\"b\":2},{\"c\":3}]\n[,1,]\n"),
+            vec![
+                "1: {\"a\":1}",
+                "1: error: not valid JSON: expected `,` or `]` (line 1, column 10)",
+                "2: {\"b\":2}",
+                "3: {\"c\":3}",
+                "2: error: not valid JSON: expected a value (line 2, column 2)",
+                "1: 1",
+                "2: error: not valid JSON: trailing comma (line 2, column 5)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_passed_over_and_columns_count_characters() {
+        assert_eq!(
+            read("\u{feff}{\"a\":1}\n{\"é\":\"ü\"} x\n"),
+            vec![
+                "1: {\"a\":1}",
+                "2: error: not valid JSON: trailing characters (column 11)"
+            ]
+        );
+        assert_eq!(read("\u{feff}[{\"a\":1}]"), vec!["1: {\"a\":1}"]);
+        assert_eq!(
+            read("{\"é\":\"ü\",,}\n"),
+            vec!["1: error: not valid JSON: key must be a string (column 10)"]
         );
     }
 

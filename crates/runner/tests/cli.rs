@@ -305,3 +305,27 @@ fn expression_errors_point_inside_the_expression() {
     assert!(at.contains(&(9, 11, "duplicate_name")), "{at:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A directory among the inputs is refused before anything is read or sent, like a missing file.
+#[test]
+fn a_directory_is_not_a_file_of_events() {
+    let dir = scratch("directory-input");
+    let events = dir.join("events.ndjson");
+    std::fs::write(&events, "{\"type\":\"track\",\"event\":\"A\",\"userId\":\"u\"}\n").unwrap();
+    let events = events.to_str().unwrap();
+    let dir_arg = dir.to_str().unwrap();
+    for command in [vec!["map", events, dir_arg], vec!["send", events, dir_arg]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_encharge-actions"))
+            .args(&command)
+            .env("ENCHARGE_API_KEY", "test-key")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{command:?}");
+        assert!(out.stdout.is_empty(), "{command:?}: {}", stdout(&out));
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.contains(&format!("{dir_arg}: is a directory, not a file of events")),
+            "{command:?}: {stderr}"
+        );
+    }
+}

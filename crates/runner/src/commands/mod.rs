@@ -37,13 +37,22 @@ pub fn open_sources(files: &[PathBuf]) -> Result<Vec<Source>, String> {
             if path == Path::new("-") {
                 return Ok(stdin());
             }
-            let file = std::fs::File::open(path).map_err(|e| format!("{}: cannot open: {e}", path.display()))?;
+            let file = open_file(path)?;
             Ok(Source {
                 name: path.display().to_string(),
                 reader: Box::new(BufReader::with_capacity(256 * 1024, file)),
             })
         })
         .collect()
+}
+
+/// Opens a file of events; a directory is refused here, not at its first read.
+pub fn open_file(path: &Path) -> Result<std::fs::File, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: cannot open: {e}", path.display()))?;
+    match file.metadata() {
+        Ok(m) if m.is_dir() => Err(format!("{}: is a directory, not a file of events", path.display())),
+        _ => Ok(file),
+    }
 }
 
 fn stdin() -> Source {

@@ -131,9 +131,9 @@ pub fn run(options: &SendOptions) -> u8 {
     };
     for path in &inputs {
         if path != Path::new("-")
-            && let Err(e) = std::fs::File::open(path)
+            && let Err(e) = super::open_file(path)
         {
-            eprintln!("error: {}: cannot open: {e}", path.display());
+            eprintln!("error: {e}");
             return USAGE;
         }
     }
@@ -337,10 +337,10 @@ fn read_all(
         let reader: Box<dyn BufRead> = if path == Path::new("-") {
             Box::new(BufReader::with_capacity(256 * 1024, std::io::stdin()))
         } else {
-            match std::fs::File::open(&path) {
+            match super::open_file(&path) {
                 Ok(f) => Box::new(BufReader::with_capacity(256 * 1024, f)),
                 Err(e) => {
-                    tracing::error!(file = %name, error = %e, "Cannot open the input.");
+                    tracing::error!(error = %e, "Cannot open the input.");
                     stats.invalid.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
