@@ -8,10 +8,14 @@
 //! becomes an error record naming its place, and reading goes on after it.
 //!
 //! A value cut short (a writer that crashed mid-line) must not take the events
-//! after it: while a value is open, a `{` or `[` in a line's first column is
-//! remembered, and if the value then turns out not to be JSON there, or the
-//! input ends inside it, it is reported cut short and reading starts again
-//! from that line. Valid JSON is never split.
+//! after it: while a value is open, the values inside it that start with `{`
+//! or `[` in a line's first column are remembered. If it then turns out not to
+//! be JSON at a line starting so, or the input ends inside it, it is reported
+//! cut short and reading starts again at the first such value that looks like
+//! an event of its own (a line of NDJSON, or a pretty-printed value whose other
+//! lines are indented), else at the one just before, else at that line. Valid
+//! JSON is never split; in a document printed with every line in column 1, a
+//! cut just after an inner object can make that object read as an event.
 
 use std::io::{self, BufRead};
 
@@ -119,6 +123,8 @@ enum Expect {
     First,
     Element,
     CommaOrEnd,
+    /// After an element cut short: the next element, or the array's end.
+    AfterCut,
 }
 
 /// What to do after a byte.
@@ -140,6 +146,7 @@ impl Scanner {
             if buf[i] == b'{'
                 && self.at.column == 1
                 && matches!(self.state, State::Between)
+                && !(1..3).contains(&self.bom)
                 && let Some(n) = buf[i..].iter().position(|&b| b == b'\n')
                 && let Ok(value) = serde_json::from_slice::<Value>(&buf[i..i + n])
             {
@@ -195,9 +202,15 @@ impl Scanner {
                 Flow::Next
             }
             State::Between => {
-                if at == (Pos { line: 1, column: 1 }) && self.bom < 3 && b == BOM[self.bom] {
-                    self.bom += 1;
-                    return Flow::Skip;
+                if at == (Pos { line: 1, column: 1 }) && self.bom < 3 {
+                    if b == BOM[self.bom] {
+                        self.bom += 1;
+                        return Flow::Skip;
+                    }
+                    if self.bom > 0 {
+                        self.bom = 3;
+                        return emit(each, not_utf8_at_start(), Flow::Again);
+                    }
                 }
                 if b.is_ascii_whitespace() {
                     return Flow::Next;
@@ -261,9 +274,15 @@ impl Scanner {
                         Step::Ended => (element.parse(Some(array.index)), Flow::Again),
                         Step::Cut(restart) => {
                             let (record, again) = element.cut(restart, at, Some(array.index));
-                            // The array goes on from where the element was cut.
-                            array.element = None;
-                            array.expect = Expect::Element;
+                            // The array goes on from where the element was cut, unless a new array
+                            // starts there (a writer that crashed, then started again).
+                            let next = again.as_ref().and_then(|(bytes, _)| bytes.first()).unwrap_or(&b);
+                            if *next == b'[' {
+                                self.state = State::Between;
+                            } else {
+                                array.element = None;
+                                array.expect = Expect::AfterCut;
+                            }
                             return self.resume(record, again, each);
                         }
                     };
@@ -274,16 +293,17 @@ impl Scanner {
                 if b.is_ascii_whitespace() {
                     return Flow::Next;
                 }
+                let next_element = array.index + 1;
                 let error = |what: &str| Record::Error {
-                    line: at.line,
+                    line: next_element,
                     message: format!("not valid JSON: {what} (line {}, column {})", at.line, at.column),
                 };
                 match (array.expect, b) {
-                    (Expect::CommaOrEnd, b',') => {
+                    (Expect::CommaOrEnd | Expect::AfterCut, b',') => {
                         array.expect = Expect::Element;
                         Flow::Next
                     }
-                    (Expect::First | Expect::CommaOrEnd, b']') => {
+                    (Expect::First | Expect::CommaOrEnd | Expect::AfterCut, b']') => {
                         self.state = State::Between;
                         Flow::Next
                     }
@@ -302,7 +322,7 @@ impl Scanner {
                             emit(each, record, Flow::Next)
                         }
                     }
-                    (Expect::First | Expect::Element, _) => {
+                    (Expect::First | Expect::Element | Expect::AfterCut, _) => {
                         array.index += 1;
                         array.element = Some(Partial::new(at, b, true));
                         Flow::Again
@@ -333,6 +353,7 @@ impl Scanner {
         let end = self.at;
         let state = std::mem::replace(&mut self.state, State::Between);
         let (record, again) = match state {
+            State::Between if (1..3).contains(&self.bom) => (not_utf8_at_start(), None),
             State::Between | State::SkipLine => return,
             State::Tail(record) => (record, None),
             State::Value(mut value) => value.at_end(end, None),
@@ -355,7 +376,7 @@ impl Scanner {
                 }
                 None => (
                     Record::Error {
-                        line: end.line,
+                        line: array.index.max(1),
                         message: "the array is not closed (no `]`) at the end of the input".to_owned(),
                     },
                     None,
@@ -373,6 +394,14 @@ impl Scanner {
                 self.finish(each);
             }
         }
+    }
+}
+
+/// The start of a byte-order mark, without its end.
+fn not_utf8_at_start() -> Record {
+    Record::Error {
+        line: 1,
+        message: "not UTF-8 text: an invalid byte (column 1)".to_owned(),
     }
 }
 
@@ -419,9 +448,30 @@ struct Partial {
     invalid: bool,
     /// Why the value cannot be read, found before its end.
     broken: Option<String>,
-    /// The first `{` or `[` in a line's first column while the value was open: its offset in
-    /// `bytes` and place, where another value may start if this one was cut short.
-    restart: Option<(usize, Pos)>,
+    /// Where another value may start if this one was cut short: values inside it that start
+    /// with `{` or `[` in a line's first column. Those open now, outermost first;
+    candidates: Vec<Candidate>,
+    /// the first whole one whose other lines are all indented (a line of NDJSON, or an indented
+    /// pretty-printed value; not a part of a document printed with every line in column 1);
+    first: Option<(usize, Pos)>,
+    /// the last whole one, while nothing but white space and at most one comma follow it;
+    last: Option<(usize, Pos)>,
+    last_comma: bool,
+    /// and, for when the input ends in this value, the first whole one not inside another
+    /// (or, below, inside one still open).
+    first_outer: Option<(usize, Pos)>,
+}
+
+struct Candidate {
+    /// Its offset in the bytes and its place.
+    offset: usize,
+    at: Pos,
+    /// The depth around it.
+    depth: usize,
+    /// No line inside it starts in the first column.
+    indented: bool,
+    /// The first whole candidate inside it.
+    first_inside: Option<(usize, Pos)>,
 }
 
 /// What the syntax allows next.
@@ -461,7 +511,11 @@ impl Partial {
             word: false,
             invalid: false,
             broken: None,
-            restart: None,
+            candidates: Vec::new(),
+            first: None,
+            last: None,
+            last_comma: false,
+            first_outer: None,
         }
     }
 
@@ -484,7 +538,7 @@ impl Partial {
 
     fn step(&mut self, b: u8, at: Pos) -> Step {
         if self.bytes.len() >= MAX_RECORD_BYTES && self.broken.is_none() {
-            if let Some(restart) = self.restart {
+            if let Some(restart) = self.restart() {
                 return Step::Cut(Some(restart));
             }
             self.broken = Some(format!(
@@ -513,20 +567,25 @@ impl Partial {
             self.keep(b);
             return Step::More;
         }
-        if at.column == 1 && self.depth > 0 && matches!(b, b'{' | b'[') {
-            if self.invalid {
+        let opens_line = at.column == 1 && self.depth > 0 && matches!(b, b'{' | b'[');
+        let depth = self.depth;
+        if self.invalid {
+            // Broken already: a line that opens a value starts the next one; in an array, a line
+            // that closes one ends the array.
+            if opens_line || (self.in_array && at.column == 1 && b == b']') {
                 return Step::Cut(None);
             }
-            self.restart.get_or_insert((self.bytes.len(), at));
-        }
-        if self.invalid {
             self.count_brackets(b, at);
         } else if !self.check(b) {
             self.invalid = true;
-            if at.column == 1 && matches!(b, b'{' | b'[') {
-                return Step::Cut(self.restart);
+            if opens_line {
+                // Cut short: the next value starts here, or at a whole value in the first column
+                // just before (an event on the line after the cut one).
+                return Step::Cut(self.restart());
             }
             self.count_brackets(b, at);
+        } else if !b.is_ascii_whitespace() {
+            self.note_candidates(b, at, depth);
         }
         self.keep(b);
         if self.depth == 0 { Step::Whole } else { Step::More }
@@ -651,6 +710,50 @@ impl Partial {
         }
     }
 
+    /// Keeps `candidates`, `first` and `last` up to date after the byte `b`, valid here; `depth`
+    /// is the depth before it.
+    fn note_candidates(&mut self, b: u8, at: Pos, depth: usize) {
+        if b == b',' && self.last.is_some() && !self.last_comma {
+            self.last_comma = true;
+        } else {
+            self.last = None;
+            self.last_comma = false;
+        }
+        let closes = self.candidates.last().is_some_and(|c| c.depth == self.depth);
+        if at.column == 1 {
+            // A line inside the open candidates starts in the first column (their own last
+            // bracket aside).
+            let inside = self.candidates.len() - usize::from(closes);
+            for c in &mut self.candidates[..inside] {
+                c.indented = false;
+            }
+        }
+        if closes && let Some(c) = self.candidates.pop() {
+            if c.indented {
+                self.first.get_or_insert((c.offset, c.at));
+            }
+            self.last = Some((c.offset, c.at));
+            match self.candidates.last_mut() {
+                Some(open) => open.first_inside.get_or_insert((c.offset, c.at)),
+                None => self.first_outer.get_or_insert((c.offset, c.at)),
+            };
+        }
+        if at.column == 1 && depth > 0 && matches!(b, b'{' | b'[') {
+            self.candidates.push(Candidate {
+                offset: self.bytes.len(),
+                at,
+                depth,
+                indented: true,
+                first_inside: None,
+            });
+        }
+    }
+
+    /// Where to read again if this value was cut short (see `candidates`).
+    fn restart(&self) -> Option<(usize, Pos)> {
+        self.first.or(self.last)
+    }
+
     /// The record of a value cut short, and the bytes to read again (from where another value
     /// starts); with `restart` `None`, reading goes on from the byte at `at`.
     fn cut(&mut self, restart: Option<(usize, Pos)>, at: Pos, index: Option<u64>) -> (Record, Option<(Vec<u8>, Pos)>) {
@@ -687,8 +790,17 @@ impl Partial {
         if !self.container {
             return (self.parse(index), None);
         }
-        if self.restart.is_some() && !self.invalid {
-            return self.cut(self.restart, end, index);
+        let outermost = || {
+            let inside = self.candidates.iter().filter_map(|c| c.first_inside);
+            self.first_outer
+                .into_iter()
+                .chain(inside)
+                .min_by_key(|(offset, _)| *offset)
+        };
+        if let Some(restart) = self.restart().or_else(outermost)
+            && !self.invalid
+        {
+            return self.cut(Some(restart), end, index);
         }
         let line = index.unwrap_or(self.start.line);
         let message = match self.broken.take() {
@@ -839,7 +951,7 @@ mod tests {
             vec![
                 "1: {\"a\":1}",
                 "2: error: not valid JSON: expected value (line 1, column 16)",
-                "1: error: the array is not closed (no `]`) at the end of the input",
+                "2: error: the array is not closed (no `]`) at the end of the input",
             ]
         );
     }
@@ -888,8 +1000,7 @@ mod tests {
                 "3: {\"c\":3}",
                 "4: error: not valid JSON: expected `,` or `]` (line 4, column 1)",
                 "4: error: the JSON value is cut short: line 5 starts another one",
-                "5: [5]",
-                "6: error: the array is not closed (no `]`) at the end of the input",
+                "1: 5",
             ]
         );
         // Broken inside: one error for the element, and the elements after it are read.
@@ -999,7 +1110,7 @@ mod tests {
                 "1: {\"c\":3}",
                 "3: {\"d\":4}",
                 "1: 5",
-                "4: error: the array is not closed (no `]`) at the end of the input",
+                "1: error: the array is not closed (no `]`) at the end of the input",
             ]
         );
     }
@@ -1085,15 +1196,79 @@ mod tests {
     }
 
     #[test]
+    fn a_cut_in_an_array_costs_no_event_after_it() {
+        // The writer crashed mid-element and started a new array, or closed this one.
+        assert_eq!(
+            read("[{\"a\":1},\n{\"type\":\"tr\n[{\"b\":2},\n{\"c\":3}]\n{\"d\":4}\n"),
+            vec![
+                "1: {\"a\":1}",
+                "2: error: not valid JSON: control character (\\u0000-\\u001F) found while parsing a string (line 2, column 12)",
+                "1: {\"b\":2}",
+                "2: {\"c\":3}",
+                "5: {\"d\":4}",
+            ]
+        );
+        assert_eq!(
+            read("[{\"a\":1},\n{\"type\":\"tr\n]\n[{\"b\":2}]\n"),
+            vec![
+                "1: {\"a\":1}",
+                "2: error: not valid JSON: control character (\\u0000-\\u001F) found while parsing a string (line 2, column 12)",
+                "1: {\"b\":2}",
+            ]
+        );
+        // Elements one a line, with commas: the cut element takes none of them.
+        assert_eq!(
+            read("[{\"a\":1},\n{\"l\":[\n{\"b\":2},\n{\"c\":3}\n]\n"),
+            vec![
+                "1: {\"a\":1}",
+                "2: error: the JSON value is cut short: line 3 starts another one",
+                "3: {\"b\":2}",
+                "4: {\"c\":3}",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cut_in_a_document_with_every_line_in_the_first_column_invents_no_event() {
+        // json.dumps(indent=0): the objects inside are not events, in an array or not.
+        let inner = "{\n\"type\": \"track\",\n\"event\": \"Order\",\n\"p\": [\n{\n\"type\": \"track\",\n\"event\": \"Phantom\"\n}\n]\n";
+        let next = "{\n\"event\": \"B\"\n}";
+        assert_eq!(
+            read(&format!("{inner}{next}\n")),
+            vec![
+                "1: error: the JSON value is cut short: line 10 starts another one",
+                "10: {\"event\":\"B\"}"
+            ]
+        );
+        assert_eq!(
+            read(&format!("[\n{inner}{next},\n{next}\n]\n")),
+            vec![
+                "1: error: the JSON value is cut short: line 11 starts another one",
+                "2: {\"event\":\"B\"}",
+                "3: {\"event\":\"B\"}",
+            ]
+        );
+        // Cut with the next such document right after it: that document is read.
+        assert_eq!(
+            read(&format!("{{\n\"a\": [\n{next}\n{next}\n")),
+            vec![
+                "1: error: the JSON value is cut short: line 3 starts another one",
+                "3: {\"event\":\"B\"}",
+                "6: {\"event\":\"B\"}",
+            ]
+        );
+    }
+
+    #[test]
     fn a_comma_left_out_of_an_array_costs_no_element() {
         assert_eq!(
             read("[{\"a\":1} {\"b\":2},{\"c\":3}]\n[,1,]\n"),
             vec![
                 "1: {\"a\":1}",
-                "1: error: not valid JSON: expected `,` or `]` (line 1, column 10)",
+                "2: error: not valid JSON: expected `,` or `]` (line 1, column 10)",
                 "2: {\"b\":2}",
                 "3: {\"c\":3}",
-                "2: error: not valid JSON: expected a value (line 2, column 2)",
+                "1: error: not valid JSON: expected a value (line 2, column 2)",
                 "1: 1",
                 "2: error: not valid JSON: trailing comma (line 2, column 5)",
             ]
@@ -1110,6 +1285,16 @@ mod tests {
             ]
         );
         assert_eq!(read("\u{feff}[{\"a\":1}]"), vec!["1: {\"a\":1}"]);
+        // Only a whole mark is passed over.
+        let mut part = b"\xef\xbb".to_vec();
+        part.extend_from_slice(b"{\"a\":1}\n");
+        let mut got = Vec::new();
+        read_records(part.as_slice(), |r| {
+            got.push(matches!(r, Record::Value { .. }));
+            true
+        })
+        .unwrap();
+        assert_eq!(got, vec![false, true]);
         assert_eq!(
             read("{\"é\":\"ü\",,}\n"),
             vec!["1: error: not valid JSON: key must be a string (column 10)"]
