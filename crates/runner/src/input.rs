@@ -557,12 +557,8 @@ impl Partial {
                 self.string = false;
                 self.escaped = false;
                 self.invalid = true;
-            } else if self.escaped {
-                self.escaped = false;
-            } else if b == b'\\' {
-                self.escaped = true;
-            } else if b == b'"' {
-                self.string = false;
+            } else {
+                self.in_string(b);
             }
             self.keep(b);
             return Step::More;
@@ -585,7 +581,7 @@ impl Partial {
             }
             self.count_brackets(b, at);
         } else if !b.is_ascii_whitespace() {
-            self.note_candidates(b, at, depth);
+            self.note_candidates(b, at, depth, opens_line);
         }
         self.keep(b);
         if self.depth == 0 { Step::Whole } else { Step::More }
@@ -598,13 +594,7 @@ impl Partial {
             return Step::Ended;
         }
         if self.string {
-            if self.escaped {
-                self.escaped = false;
-            } else if b == b'\\' {
-                self.escaped = true;
-            } else if b == b'"' {
-                self.string = false;
-            }
+            self.in_string(b);
         } else if self.in_array && (b == b',' || b == b']' || b.is_ascii_whitespace()) {
             return Step::Ended;
         } else if b == b'"' {
@@ -612,6 +602,17 @@ impl Partial {
         }
         self.keep(b);
         Step::More
+    }
+
+    /// A byte inside a string, not a line break: escapes, and the closing quote.
+    fn in_string(&mut self, b: u8) {
+        if self.escaped {
+            self.escaped = false;
+        } else if b == b'\\' {
+            self.escaped = true;
+        } else if b == b'"' {
+            self.string = false;
+        }
     }
 
     /// Whether `b` can come next in JSON; moves the syntax on.
@@ -711,8 +712,8 @@ impl Partial {
     }
 
     /// Keeps `candidates`, `first` and `last` up to date after the byte `b`, valid here; `depth`
-    /// is the depth before it.
-    fn note_candidates(&mut self, b: u8, at: Pos, depth: usize) {
+    /// is the depth before it, and `opens_line` whether it opens a value in a line's first column.
+    fn note_candidates(&mut self, b: u8, at: Pos, depth: usize, opens_line: bool) {
         if b == b',' && self.last.is_some() && !self.last_comma {
             self.last_comma = true;
         } else {
@@ -738,7 +739,7 @@ impl Partial {
                 None => self.first_outer.get_or_insert((c.offset, c.at)),
             };
         }
-        if at.column == 1 && depth > 0 && matches!(b, b'{' | b'[') {
+        if opens_line {
             self.candidates.push(Candidate {
                 offset: self.bytes.len(),
                 at,
@@ -761,10 +762,9 @@ impl Partial {
         let message = match (restart, self.broken.take()) {
             (_, Some(message)) => message,
             (Some((_, from)), None) => format!("the JSON value is cut short: line {} starts another one", from.line),
-            (None, None) => match serde_json::from_slice::<Value>(&self.bytes) {
-                Err(e) if !e.is_eof() => self.describe(&e),
-                _ => format!("the JSON value is cut short: line {} starts another one", at.line),
-            },
+            (None, None) => self
+                .syntax_error()
+                .unwrap_or_else(|| format!("the JSON value is cut short: line {} starts another one", at.line)),
         };
         let again = restart.map(|(offset, from)| (self.bytes.split_off(offset), from));
         (Record::Error { line, message }, again)
@@ -803,15 +803,20 @@ impl Partial {
             return self.cut(Some(restart), end, index);
         }
         let line = index.unwrap_or(self.start.line);
-        let message = match self.broken.take() {
-            Some(message) => message,
-            None if self.invalid => match serde_json::from_slice::<Value>(&self.bytes) {
-                Err(e) if !e.is_eof() => self.describe(&e),
-                _ => "the JSON value is not complete at the end of the input".to_owned(),
-            },
-            None => "the JSON value is not complete at the end of the input".to_owned(),
-        };
+        let message = self
+            .broken
+            .take()
+            .or_else(|| self.syntax_error())
+            .unwrap_or_else(|| "the JSON value is not complete at the end of the input".to_owned());
         (Record::Error { line, message }, None)
+    }
+
+    /// What serde_json finds wrong in the bytes so far, unless only that they end too soon.
+    fn syntax_error(&self) -> Option<String> {
+        match serde_json::from_slice::<Value>(&self.bytes) {
+            Err(e) if !e.is_eof() => Some(self.describe(&e)),
+            _ => None,
+        }
     }
 
     /// What serde_json found wrong, placed in the input.
