@@ -828,10 +828,11 @@ impl Partial {
         let text = e.to_string();
         // serde_json appends " at line L column C", counted in bytes from the value's start.
         let text = text.split(" at line ").next().unwrap_or(&text);
-        let text = if text == "recursion limit exceeded" {
-            "nested more than 127 levels deep"
-        } else {
-            text
+        let text = match text {
+            "recursion limit exceeded" => "nested more than 127 levels deep",
+            // A word that is not true, false or null.
+            "expected ident" => "expected a value",
+            text => text,
         };
         let mut line_start = 0;
         for _ in 1..e.line() {

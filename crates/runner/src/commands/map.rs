@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{FAILED, OK, USAGE, open_sources};
+use super::{FAILED, OK, USAGE, count, open_sources};
 use crate::input::{Record, read_records};
 use crate::report::print_diagnostics;
 
@@ -56,11 +56,10 @@ pub fn run(config: Option<&Path>, explain: bool, files: &[PathBuf]) -> u8 {
     if totals.failures > 0 {
         let see = if explain { "" } else { " (see the \"error\" lines)" };
         eprintln!(
-            "{} events read, {} requests planned, {} failure{}{see}",
-            totals.events,
-            totals.requests,
-            totals.failures,
-            if totals.failures == 1 { "" } else { "s" }
+            "{} read, {} planned, {}{see}",
+            count(totals.events, "event"),
+            count(totals.requests, "request"),
+            count(totals.failures, "failure"),
         );
         FAILED
     } else {

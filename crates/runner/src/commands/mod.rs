@@ -46,6 +46,11 @@ pub fn open_sources(files: &[PathBuf]) -> Result<Vec<Source>, String> {
         .collect()
 }
 
+/// `n` and a noun, plural unless `n` is 1: "1 event", "3 events".
+pub fn count(n: u64, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Opens a file of events; a directory is refused here, not at its first read.
 pub fn open_file(path: &Path) -> Result<std::fs::File, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: cannot open: {e}", path.display()))?;

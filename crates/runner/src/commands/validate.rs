@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use encharge_engine::config::{Diagnostic, ErrorKind, LoadOptions, Severity};
 use serde_json::json;
 
-use super::{OK, USAGE};
+use super::{OK, USAGE, count};
 use crate::config::{Files, env_var, read_files};
 use crate::report::{Style, diagnostic_json, write_diagnostics};
 
@@ -57,21 +57,13 @@ pub fn run(paths: &[PathBuf], format: Format) -> u8 {
     }
     if format == Format::Text {
         eprintln!(
-            "{} checked: {errors} error{}, {warnings} warning{}",
-            count(texts.len() + unreadable, "file"),
-            plural(errors),
-            plural(warnings)
+            "{} checked: {}, {}",
+            count((texts.len() + unreadable) as u64, "file"),
+            count(errors as u64, "error"),
+            count(warnings as u64, "warning")
         );
     }
     if errors == 0 { OK } else { USAGE }
-}
-
-fn count(n: usize, what: &str) -> String {
-    format!("{n} {what}{}", plural(n))
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 /// Every problem of one config, and its files (for snippets).
